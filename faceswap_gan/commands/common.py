@@ -1,0 +1,56 @@
+"""Options every command shares, and how they become a Workspace and a Pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from faceswap_gan.config import Pipeline, load_pipeline
+from faceswap_gan.workspace import Workspace, resolve_workspace
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def workspace_option(func: F) -> F:
+    return click.option(
+        "--workspace",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Workspace folder [default: $FACESWAP_WORKSPACE or ./workspace].",
+    )(func)
+
+
+def pipeline_option(func: F) -> F:
+    return click.option(
+        "--pipeline",
+        default=None,
+        metavar="NAME|PATH",
+        help="Pipeline preset: paper, debate (default), tiny, or a .toml file.",
+    )(func)
+
+
+def device_option(func: F) -> F:
+    return click.option(
+        "--device",
+        default="auto",
+        show_default=True,
+        help="auto (CUDA when present), cpu or cuda.",
+    )(func)
+
+
+def seed_option(func: F) -> F:
+    return click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")(func)
+
+
+def open_run(workspace: str | None, pipeline: str | None) -> tuple[Workspace, Pipeline]:
+    """Resolve the shared options; raises FaceswapError on a bad preset or workspace."""
+    preset = load_pipeline(pipeline)
+    return resolve_workspace(workspace), preset
+
+
+def console() -> Console:
+    """Progress and tables go to stderr so stdout stays clean for scripts."""
+    return Console(stderr=True)

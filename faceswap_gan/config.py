@@ -1,0 +1,191 @@
+"""Pipeline presets: every setting a run uses, in one typed, plain-sight structure.
+
+A preset is a TOML file with one table per stage ([extract], [model], [train1],
+[train2], [render]). Named presets ship in ``pipelines/`` (installed as the package
+``faceswap_gan.pipelines``); a path to any TOML file works too. Keys a preset leaves
+out take the defaults below; unknown keys are an error, so a typo never passes silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.9/3.10 only
+    import tomli as tomllib
+
+from faceswap_gan.errors import FaceswapError
+
+DEFAULT_PIPELINE = "debate"
+
+
+@dataclass
+class ExtractConfig:
+    crop_size: int = 64  # side of the aligned crop in pixels (power of two, 32..256)
+    padding: float = 0.25  # margin around the face template: 0 tight face, ~0.6 whole head
+    detect_every: int = 5  # full detection every N frames; mesh tracking in between
+    min_detection_score: float = 0.5
+    max_faces: int = 4
+    cut_threshold: float = 0.45  # histogram distance between frames that marks a shot cut
+    one_euro_min_cutoff: float = 1.0  # Hz; lower = smoother when still
+    one_euro_beta: float = 0.05  # speed coefficient; higher = less lag when moving
+    one_euro_d_cutoff: float = 1.0
+    min_face_size: int = 32  # inter-ocular box side in pixels below which a face is "too small"
+    min_blur: float = 20.0  # variance of the Laplacian of the crop below which it is "blurred"
+    max_yaw: float = 55.0  # degrees; beyond it a face is "extreme pose"
+    skip_filtered: bool = True  # filtered faces are recorded in alignments but not written as crops
+    save_every: int = 1  # write every Nth face of a track as a crop
+
+
+@dataclass
+class ModelConfig:
+    size: int = 64  # crop side the networks work at; must equal extract.crop_size
+    z_dim: int = 100
+    embed_dim: int = 10  # learned label embedding concatenated to z
+    g_width: int = 64  # "gf": G's last hidden layer has g_width channels, the first 8*g_width
+    d_width: int = 64  # D's first conv has d_width channels, doubling per layer
+    spectral_norm: bool = False  # in D (ours; the paper uses batch norm)
+
+
+@dataclass
+class Step1Config:
+    batch_size: int = 64  # balanced across speakers
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    g_steps_per_d: int = 2
+    loss: str = "bce"  # "bce" (paper) or "hinge"
+    ema_decay: float = 0.0  # 0 = off; else decay of an EMA copy of G used for sampling
+    augment_flip: bool = False
+    augment_light: bool = False
+    steps: int = 20000
+    checkpoint_every: int = 500
+    preview_every: int = 500
+    log_every: int = 50
+
+
+@dataclass
+class Step2Config:
+    batch_size: int = 64
+    lr: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    steps: int = 30000
+    recon_weight: float = 0.0  # ours: weight of |x - G(E(x), c_x)| on real crops
+    feature_weight: float = 0.0  # ours: the same reconstruction in D's features
+    checkpoint_every: int = 500
+    preview_every: int = 500
+    log_every: int = 50
+
+
+@dataclass
+class RenderConfig:
+    batch_size: int = 32  # crops per E+G call
+    color: str = "lab"  # "lab", "hist" or "none"
+    mask_erode: float = 0.04  # fraction of the face size
+    mask_feather: float = 0.08  # fraction of the face size
+    seamless: bool = False  # Poisson clone instead of alpha blend
+    z_smoothing: float = 0.5  # EMA weight of the previous z per track (0 = off)
+    color_smoothing: float = 0.8  # EMA weight of the previous colour statistics
+    crf: int = 18
+    x264_preset: str = "veryfast"
+
+
+@dataclass
+class Pipeline:
+    name: str
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train1: Step1Config = field(default_factory=Step1Config)
+    train2: Step2Config = field(default_factory=Step2Config)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_SECTIONS = {
+    "extract": ExtractConfig,
+    "model": ModelConfig,
+    "train1": Step1Config,
+    "train2": Step2Config,
+    "render": RenderConfig,
+}
+
+
+def available_pipelines() -> list[str]:
+    """Names of the presets shipped with the package."""
+    root = resources.files("faceswap_gan.pipelines")
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".toml"))
+
+
+def load_pipeline(name_or_path: str | Path | None = None) -> Pipeline:
+    """Load a shipped preset by name, or any preset TOML file by path."""
+    name_or_path = str(name_or_path or DEFAULT_PIPELINE)
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise FaceswapError(f"pipeline file not found: {path}")
+        text = path.read_text(encoding="utf-8")
+        name = path.stem
+    else:
+        resource = resources.files("faceswap_gan.pipelines") / f"{name_or_path}.toml"
+        if not resource.is_file():
+            known = ", ".join(available_pipelines())
+            raise FaceswapError(f"unknown pipeline '{name_or_path}' (known: {known}, or a .toml path)")
+        text = resource.read_text(encoding="utf-8")
+        name = name_or_path
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise FaceswapError(f"pipeline '{name}' is not valid TOML: {exc}") from None
+    return pipeline_from_dict(name, data)
+
+
+def pipeline_from_dict(name: str, data: dict[str, Any]) -> Pipeline:
+    """Build a Pipeline from parsed TOML (or a checkpoint's stored settings), checking keys."""
+    data = dict(data)
+    description = str(data.pop("description", ""))
+    data.pop("name", None)
+    sections: dict[str, Any] = {}
+    for key, value in data.items():
+        cls = _SECTIONS.get(key)
+        if cls is None or not isinstance(value, dict):
+            raise FaceswapError(f"pipeline '{name}': unknown section [{key}]")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        for k, v in value.items():
+            if k not in known:
+                raise FaceswapError(f"pipeline '{name}': unknown setting {key}.{k}")
+            expected = type(getattr(cls(), k))
+            if expected is float and isinstance(v, int) and not isinstance(v, bool):
+                value = {**value, k: float(v)}
+            elif not isinstance(v, expected):
+                raise FaceswapError(
+                    f"pipeline '{name}': {key}.{k} must be {expected.__name__}, got {v!r}"
+                )
+        sections[key] = cls(**value)
+    pipeline = Pipeline(name=name, description=description, **sections)
+    _check(pipeline)
+    return pipeline
+
+
+def _check(p: Pipeline) -> None:
+    size = p.model.size
+    if size not in (32, 64, 128, 256):
+        raise FaceswapError(f"pipeline '{p.name}': model.size must be 32, 64, 128 or 256")
+    if p.extract.crop_size != size:
+        raise FaceswapError(
+            f"pipeline '{p.name}': extract.crop_size ({p.extract.crop_size}) must equal "
+            f"model.size ({size})"
+        )
+    if p.train1.loss not in ("bce", "hinge"):
+        raise FaceswapError(f"pipeline '{p.name}': train1.loss must be 'bce' or 'hinge'")
+    if p.render.color not in ("lab", "hist", "none"):
+        raise FaceswapError(f"pipeline '{p.name}': render.color must be 'lab', 'hist' or 'none'")

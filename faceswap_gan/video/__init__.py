@@ -1,0 +1,1 @@
+"""Video I/O through PyAV: threaded decode with timestamps and rotation, H.264 encode, audio copy."""

@@ -1,0 +1,1 @@
+"""Named pipeline presets (TOML), installed as ``faceswap_gan.pipelines``."""
