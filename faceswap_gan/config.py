@@ -36,9 +36,12 @@ class ExtractConfig:
     one_euro_min_cutoff: float = 1.0  # Hz; lower = smoother when still
     one_euro_beta: float = 0.05  # speed coefficient; higher = less lag when moving
     one_euro_d_cutoff: float = 1.0
-    min_face_size: int = 32  # inter-ocular box side in pixels below which a face is "too small"
-    min_blur: float = 20.0  # variance of the Laplacian of the crop below which it is "blurred"
+    min_face_size: int = 32  # side of the face oval box in pixels below which it is "too small"
+    min_blur: float = 20.0  # variance of the Laplacian of the crop at 64 px; below it "blurred"
     max_yaw: float = 55.0  # degrees; beyond it a face is "extreme pose"
+    max_pitch: float = 40.0  # degrees; beyond it a face is "extreme pose"
+    detector_model: str = "full"  # MediaPipe detector: "full" range (small faces too) or "short"
+    max_lost_frames: int = 12  # a lost track's id is reused if its face comes back within this
     skip_filtered: bool = True  # filtered faces are recorded in alignments but not written as crops
     save_every: int = 1  # write every Nth face of a track as a crop
 
@@ -64,6 +67,8 @@ class Step1Config:
     ema_decay: float = 0.0  # 0 = off; else decay of an EMA copy of G used for sampling
     augment_flip: bool = False
     augment_light: bool = False
+    amp: bool = True  # bf16 autocast where the hardware has it (AMX/AVX-512 bf16 CPUs, Ampere+ GPUs)
+    channels_last: bool = True  # NHWC memory layout (faster convolutions with oneDNN and cuDNN)
     steps: int = 20000
     checkpoint_every: int = 500
     preview_every: int = 500
@@ -79,6 +84,8 @@ class Step2Config:
     steps: int = 30000
     recon_weight: float = 0.0  # ours: weight of |x - G(E(x), c_x)| on real crops
     feature_weight: float = 0.0  # ours: the same reconstruction in D's features
+    amp: bool = True  # as train1.amp
+    channels_last: bool = True
     checkpoint_every: int = 500
     preview_every: int = 500
     log_every: int = 50

@@ -1,0 +1,496 @@
+"""The extract job: a video (or an image folder) -> aligned face crops per speaker + alignments.
+
+    decode (thread) -> FaceTracker (detect / mesh / cut / One Euro) -> assign speaker
+      -> align crop -> quality -> crop PNG (atomic) + alignments line -> done marker
+
+Resume: the alignments file (workspace/alignments/<source stem>.jsonl) grows during the run
+with a done marker every few frames. A re-run of a finished source (header complete) with the
+same settings is skipped; an unfinished one continues after its last done frame, first removing
+crops of frames past it. Clustering (``--speakers``) stages crops under
+alignments/<stem>.staging/ and names them only when the whole source is seen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from faceswap_gan.config import ExtractConfig, Pipeline
+from faceswap_gan.errors import FaceswapError
+from faceswap_gan.faces.align import align_face
+from faceswap_gan.faces.alignments import (
+    AlignmentsAppender,
+    AlignmentsState,
+    FaceRecord,
+    finalize_alignments,
+    load_state,
+    make_header,
+    read_header,
+    write_alignments,
+)
+from faceswap_gan.faces.assign import (
+    SpeakerAssignment,
+    appearance_feature,
+    cluster_tracks,
+    contact_sheet,
+)
+from faceswap_gan.faces.quality import assess
+from faceswap_gan.faces.track import FaceTracker
+from faceswap_gan.fileio import atomic_path
+from faceswap_gan.video.frames import VideoFrame
+from faceswap_gan.video.reader import (
+    VideoReader,
+    is_image_file,
+    iter_images,
+    list_images,
+    read_image,
+)
+from faceswap_gan.workspace import Workspace
+
+__all__ = ["ExtractSummary", "SpeakerAssignment", "extract_source", "source_id"]
+
+DONE_EVERY = 25  # frames between done markers (each one flushes the alignments file)
+CONTACT_SHEET_MAX = 64  # crops per contact sheet
+
+# progress(frames_done, frames_total_or_None, faces_found)
+ProgressFn = Callable[[int, "int | None", int], None]
+
+
+@dataclass
+class ExtractSummary:
+    source: Path
+    alignments: Path
+    frames: int = 0  # frames (or images) looked at, this run and earlier runs
+    frames_with_face: int = 0
+    faces: int = 0  # faces recorded (all tracks, filtered or not)
+    tracks: int = 0
+    cuts: int = 0
+    crops: dict[str, int] = field(default_factory=dict)  # speaker -> crops written
+    filtered: dict[str, int] = field(default_factory=dict)  # flag -> faces flagged
+    contact_sheets: dict[str, Path] = field(default_factory=dict)
+    skipped: bool = False  # already complete: nothing was done
+    resumed_from: int | None = None  # first frame of this run when it continued an earlier one
+    seconds: float = 0.0
+    frames_per_second: float = 0.0  # frames processed by this run / its wall time
+
+
+def source_id(source: Path) -> str:
+    """The name a source's alignments and crops carry: its file (or folder) name stem."""
+    name = source.stem if source.is_file() else source.name
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "source"
+    return name
+
+
+def _crop_name(sid: str, frame: int, track: int) -> str:
+    return f"{sid}_f{frame:06d}_t{track:03d}.png"
+
+
+def _settings(config: ExtractConfig, assignment: SpeakerAssignment) -> dict:
+    return {"extract": dataclasses.asdict(config), "assignment": assignment.to_dict()}
+
+
+def _write_png(path: Path, rgb: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+            raise FaceswapError(f"cannot write {path}")
+
+
+def _read_png(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise FaceswapError(f"cannot read crop {path}")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+class _Source:
+    """Frames of a video, an image folder or a single image, with what the header needs."""
+
+    def __init__(self, path: Path, start_frame: int) -> None:
+        self.path = path
+        self.reader: VideoReader | None = None
+        self.files: list[Path] = []
+        self.is_stills = False
+        if not path.exists():
+            raise FaceswapError(f"file not found: {path}")
+        if path.is_dir():
+            self.files = list_images(path)
+            if not self.files:
+                raise FaceswapError(f"{path} holds no images (png, jpg, bmp, webp, tif)")
+            self.is_stills = True
+            first = read_image(self.files[0]) if start_frame == 0 else None
+            self.width = int(first.shape[1]) if first is not None else None
+            self.height = int(first.shape[0]) if first is not None else None
+            self.fps = None
+            self.total = len(self.files)
+        elif is_image_file(path):
+            self.files = [path]
+            self.is_stills = True
+            image = read_image(path)
+            self.height, self.width = int(image.shape[0]), int(image.shape[1])
+            self.fps, self.total = None, 1
+        else:
+            self.reader = VideoReader(path)
+            self.width, self.height = self.reader.width, self.reader.height
+            self.fps = float(self.reader.fps)
+            self.total = self.reader.frame_count
+        self.start_frame = start_frame
+
+    def frames(self) -> Iterator[VideoFrame]:
+        if self.reader is not None:
+            for frame in self.reader:
+                if frame.index >= self.start_frame:
+                    yield frame
+        elif self.path.is_dir():
+            yield from iter_images(self.path, start_index=self.start_frame)
+        elif self.start_frame == 0:
+            yield VideoFrame(index=0, timestamp=0.0, image=read_image(self.path))
+
+    def file_name(self, index: int) -> str | None:
+        return self.files[index].name if self.is_stills else None
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+
+
+def _remove_crops_after(workspace: Workspace, staging: Path, sid: str, last_done: int) -> None:
+    """Delete crops of this source whose frame is past ``last_done`` (an interrupted tail)."""
+    pattern = re.compile(rf"^{re.escape(sid)}_f(\d+)_t(\d+)\.png$")
+    folders = [staging] if staging.is_dir() else []
+    if workspace.faces_dir.is_dir():
+        folders += [d for d in workspace.faces_dir.iterdir() if d.is_dir()]
+    for folder in folders:
+        for png in folder.glob(f"{sid}_f*.png"):
+            m = pattern.match(png.name)
+            if m and int(m.group(1)) > last_done:
+                png.unlink(missing_ok=True)
+
+
+def _remove_source_outputs(workspace: Workspace, align_path: Path, staging: Path, sid: str) -> None:
+    _remove_crops_after(workspace, staging, sid, -1)
+    if staging.is_dir():
+        shutil.rmtree(staging, ignore_errors=True)
+    align_path.unlink(missing_ok=True)
+    for sheet in workspace.alignments_dir.glob(f"{sid}.contact.*.png"):
+        sheet.unlink(missing_ok=True)
+
+
+@dataclass
+class _Tally:
+    """Counts kept while faces are recorded, so the summary never re-reads the file."""
+
+    faces: int = 0
+    frames: set = field(default_factory=set)
+    tracks: set = field(default_factory=set)
+    crops: Counter = field(default_factory=Counter)
+    flags: Counter = field(default_factory=Counter)
+    # clustering: track -> staged crop paths (relative), and each track's first frame
+    track_crops: dict = field(default_factory=lambda: defaultdict(list))
+    first_frame: dict = field(default_factory=dict)
+
+    def add(self, r: FaceRecord) -> None:
+        self.faces += 1
+        self.frames.add(r.frame)
+        self.tracks.add(r.track)
+        if r.crop and r.speaker:
+            self.crops[r.speaker] += 1
+        for flag in r.flags:
+            self.flags[flag] += 1
+        if r.crop:
+            self.track_crops[r.track].append(r.crop)
+        self.first_frame.setdefault(r.track, r.frame)
+
+    def as_dict(self, crops: dict[str, int] | None = None) -> dict:
+        return {
+            "faces": self.faces,
+            "frames_with_face": len(self.frames),
+            "tracks": len(self.tracks),
+            "crops": dict(sorted((crops if crops is not None else self.crops).items())),
+            "filtered": dict(sorted(self.flags.items())),
+        }
+
+
+def _fill_summary(summary: ExtractSummary, counts: dict) -> None:
+    summary.faces = int(counts.get("faces", 0))
+    summary.frames_with_face = int(counts.get("frames_with_face", 0))
+    summary.tracks = int(counts.get("tracks", 0))
+    summary.crops = dict(counts.get("crops", {}))
+    summary.filtered = dict(counts.get("filtered", {}))
+    summary.cuts = int(counts.get("cuts", 0))
+
+
+def extract_source(
+    source: str | Path,
+    workspace: Workspace,
+    pipeline: Pipeline,
+    assignment: SpeakerAssignment,
+    progress: ProgressFn | None = None,
+    force: bool = False,
+    max_frames: int | None = None,
+    seed: int = 0,
+) -> ExtractSummary:
+    """Extract one source into ``workspace``; see the module docstring for resume rules.
+
+    ``force`` discards an earlier extraction of this source (crops and alignments).
+    ``max_frames`` stops after that many frames (for quick looks; the result is complete).
+    """
+    source = Path(source)
+    if not source.exists():
+        raise FaceswapError(f"file not found: {source}")
+    config = pipeline.extract
+    sid = source_id(source)
+    align_path = workspace.alignments_dir / f"{sid}.jsonl"
+    staging = workspace.alignments_dir / f"{sid}.staging"
+    settings = _settings(config, assignment)
+    if max_frames is not None:
+        settings["max_frames"] = int(max_frames)
+    summary = ExtractSummary(source=source, alignments=align_path)
+
+    # ---- earlier runs ----
+    previous: list[FaceRecord] = []
+    start_frame = 0
+    old_cuts = 0
+    if align_path.exists():
+        if force:
+            _remove_source_outputs(workspace, align_path, staging, sid)
+        else:
+            header = read_header(align_path)
+            state = load_state(align_path) if not header.get("complete") else AlignmentsState(header, [], -1)
+            if state.header.get("settings") != settings:
+                raise FaceswapError(
+                    f"{source.name} was extracted before with other settings or speakers "
+                    f"({align_path.name}); pass --force to extract it again"
+                )
+            if state.header.get("complete"):
+                summary.skipped = True
+                summary.frames = int(state.header.get("frames") or 0)
+                _fill_summary(summary, state.header.get("summary", {}))
+                summary.contact_sheets = {
+                    p.name.split(".contact.")[1][:-4]: p
+                    for p in workspace.alignments_dir.glob(f"{sid}.contact.*.png")
+                }
+                return summary
+            previous = state.records
+            old_cuts = int(state.progress.get("cuts", 0))
+            start_frame = state.last_done + 1
+            _remove_crops_after(workspace, staging, sid, state.last_done)
+            summary.resumed_from = start_frame
+
+    src = _Source(source, start_frame)
+    try:
+        return _run(
+            src, sid, workspace, pipeline, assignment, settings, previous, start_frame,
+            old_cuts, align_path, staging, summary, progress, max_frames, seed,
+        )
+    except FaceswapError:
+        # Bad input (corrupt video, no face...): leave nothing of this source behind.
+        src.close()
+        _remove_source_outputs(workspace, align_path, staging, sid)
+        raise
+    finally:
+        src.close()
+
+
+def _run(
+    src: _Source,
+    sid: str,
+    workspace: Workspace,
+    pipeline: Pipeline,
+    assignment: SpeakerAssignment,
+    settings: dict,
+    previous: list[FaceRecord],
+    start_frame: int,
+    old_cuts: int,
+    align_path: Path,
+    staging: Path,
+    summary: ExtractSummary,
+    progress: ProgressFn | None,
+    max_frames: int | None,
+    seed: int,
+) -> ExtractSummary:
+    config = pipeline.extract
+    header = make_header(
+        source=str(src.path),
+        width=src.width,
+        height=src.height,
+        fps=src.fps,
+        crop_size=config.crop_size,
+        padding=config.padding,
+        pipeline=pipeline.name,
+        settings=settings,
+    )
+    if previous or start_frame > 0:
+        old_header = load_state(align_path).header
+        for key in ("width", "height"):
+            header[key] = old_header.get(key, header[key])
+    write_alignments(align_path, header, previous)  # the valid prefix this run grows
+    cluster = assignment.mode == "cluster"
+    if cluster:
+        staging.mkdir(parents=True, exist_ok=True)
+
+    total = src.total if max_frames is None else min(max_frames, src.total or max_frames)
+    tally = _Tally()
+    for r in previous:
+        tally.add(r)
+    faces_found = len(previous)
+    cuts = int(old_cuts)
+    seen_per_track: Counter = Counter(r.track for r in previous)
+    first_id = max((r.track for r in previous), default=-1) + 1
+    frames_done = start_frame
+    t0 = time.perf_counter()
+    processed = 0
+    last_index = start_frame - 1
+
+    with FaceTracker(config, src.fps or 25.0, first_track_id=first_id) as tracker, \
+            AlignmentsAppender(align_path, start_frame - 1) as out:
+        if progress:
+            progress(frames_done, total, faces_found)
+        for frame in src.frames():
+            if max_frames is not None and frame.index >= max_frames:
+                break
+            faces = tracker.update(frame, new_shot=src.is_stills)
+            cuts += int(tracker.last_frame_was_cut and not src.is_stills and frame.index > 0)
+            h, w = frame.image.shape[:2]
+            names = assignment.speakers_in_frame(faces, w, h)
+            for face in faces:
+                speaker = names.get(face.track_id)
+                face.speaker = speaker
+                crop = align_face(frame.image, face, config.crop_size, config.padding)
+                quality = assess(face.landmarks, crop.image, config)
+                seen = seen_per_track[face.track_id]
+                seen_per_track[face.track_id] += 1
+                write = (
+                    (speaker is not None or cluster)
+                    and (quality.ok or not config.skip_filtered)
+                    and seen % max(1, config.save_every) == 0
+                )
+                rel = None
+                if write:
+                    name = _crop_name(sid, frame.index, face.track_id)
+                    if cluster:
+                        _write_png(staging / name, crop.image)
+                        rel = str((staging / name).relative_to(workspace.root))
+                    else:
+                        dest = workspace.speaker_faces_dir(speaker) / name
+                        _write_png(dest, crop.image)
+                        rel = str(dest.relative_to(workspace.root))
+                record = FaceRecord(
+                    frame=frame.index, time=frame.timestamp, track=face.track_id,
+                    speaker=speaker, landmarks=face.landmarks, matrix=crop.matrix,
+                    score=face.score, blur=quality.blur, size=quality.size, yaw=quality.yaw,
+                    pitch=quality.pitch, roll=quality.roll, flags=quality.flags, crop=rel,
+                    file=src.file_name(frame.index),
+                )
+                out.append(record)
+                tally.add(record)
+                faces_found += 1
+            last_index = frame.index
+            processed += 1
+            frames_done = frame.index + 1
+            if frame.index % DONE_EVERY == DONE_EVERY - 1:
+                out.mark_done(frame.index, cuts=cuts)
+            if progress:
+                progress(frames_done, total, faces_found)
+        out.mark_done(last_index, sync=True, cuts=cuts)
+
+    summary.seconds = time.perf_counter() - t0
+    summary.frames_per_second = processed / summary.seconds if summary.seconds > 0 else 0.0
+    summary.frames = frames_done
+    summary.cuts = cuts
+
+    if tally.faces == 0:
+        raise FaceswapError(f"no face found in {src.path}")
+    crops = None
+    fix = None
+    if cluster:
+        names = _name_clusters(tally, assignment, workspace, sid, summary, seed)
+        crops = Counter()
+        for track, paths in tally.track_crops.items():
+            if names.get(track):
+                crops[names[track]] += len(paths)
+
+        def fix(face: dict) -> dict:
+            face["speaker"] = names.get(face["track"])
+            if face.get("crop"):
+                name = Path(face["crop"]).name
+                face["crop"] = (
+                    str(workspace.speaker_faces_dir(face["speaker"]).relative_to(workspace.root) / name)
+                    if face["speaker"] else None
+                )
+            return face
+
+    counts = tally.as_dict(crops)
+    counts["cuts"] = cuts
+    header["complete"] = True
+    header["frames"] = frames_done
+    header["summary"] = counts
+    finalize_alignments(align_path, header, fix)
+    if cluster:
+        shutil.rmtree(staging, ignore_errors=True)
+    _fill_summary(summary, counts)
+    return summary
+
+
+def _staged_or_moved(workspace: Workspace, rel: str) -> Path:
+    """A staged crop, or where an interrupted naming step already moved it."""
+    path = workspace.root / rel
+    if path.exists():
+        return path
+    for moved in workspace.faces_dir.glob(f"*/{path.name}"):
+        return moved
+    return path
+
+
+def _name_clusters(
+    tally: _Tally,
+    assignment: SpeakerAssignment,
+    workspace: Workspace,
+    sid: str,
+    summary: ExtractSummary,
+    seed: int,
+) -> dict[int, str]:
+    """Cluster tracks by their staged crops, move crops to faces/<name>/, write contact sheets.
+
+    Returns track id -> speaker name. Safe to repeat after an interruption: crops already
+    moved are found in their new place.
+    """
+    features: dict[int, np.ndarray] = {}
+    for track, paths in tally.track_crops.items():
+        # A few crops spread over the track describe it; reading every crop back is wasteful.
+        pick = paths[:: max(1, len(paths) // 12)][:12]
+        feats = [appearance_feature(_read_png(_staged_or_moved(workspace, p))) for p in pick]
+        features[track] = np.mean(feats, axis=0)
+    first = {t: tally.first_frame[t] for t in features}
+    names = cluster_tracks(features, first, assignment.names, seed=seed)
+    sheets: dict[str, list[Path]] = defaultdict(list)
+    for track, paths in tally.track_crops.items():
+        speaker = names.get(track)
+        for rel in paths:
+            staged_path = _staged_or_moved(workspace, rel)
+            if speaker is None:
+                staged_path.unlink(missing_ok=True)
+                continue
+            dest = workspace.speaker_faces_dir(speaker) / staged_path.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if staged_path.exists() and staged_path != dest:
+                os.replace(staged_path, dest)
+            sheets[speaker].append(dest)
+    for speaker, paths in sheets.items():
+        # Spread over the whole source so every track of the group shows.
+        paths.sort()
+        step = max(1, len(paths) // CONTACT_SHEET_MAX)
+        crops = [_read_png(p) for p in paths[::step][:CONTACT_SHEET_MAX]]
+        path = workspace.alignments_dir / f"{sid}.contact.{speaker}.png"
+        _write_png(path, contact_sheet(crops))
+        summary.contact_sheets[speaker] = path
+    return names

@@ -1,0 +1,108 @@
+"""Still portraits the sample footage is animated from, and their face meshes.
+
+The defaults are the two public-domain portraits that ship inside pip packages, so a
+fresh machine needs no download: scikit-image's astronaut (Eileen Collins) and
+matplotlib's Grace Hopper.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from faceswap_gan.errors import FaceswapError
+
+DEFAULT_SPEAKERS = ("speaker_a", "speaker_b")
+
+
+@dataclass
+class Portrait:
+    """A portrait with its face mesh: what the animator needs from a photo."""
+
+    name: str
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+    landmarks: np.ndarray  # (478, 3) float32 pixels (z = MediaPipe z times the width)
+
+    @property
+    def fingerprint(self) -> str:
+        return portrait_fingerprint(self.image)
+
+
+def portrait_fingerprint(image: np.ndarray) -> str:
+    """Short hash of the pixels, so cached samples know which photo made them."""
+    return hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()[:12]
+
+
+def default_portraits() -> dict[str, np.ndarray]:
+    """speaker_a: the astronaut, speaker_b: Grace Hopper (RGB uint8)."""
+    import matplotlib.cbook
+    import skimage.data
+
+    astronaut = np.ascontiguousarray(skimage.data.astronaut()[..., :3])
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as handle:
+        data = np.frombuffer(handle.read(), dtype=np.uint8)
+    hopper = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return {DEFAULT_SPEAKERS[0]: astronaut, DEFAULT_SPEAKERS[1]: hopper}
+
+
+def load_portrait(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as RGB uint8; FaceswapError when it is missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise FaceswapError(f"portrait not found: {path}")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise FaceswapError(f"cannot read {path} as an image (PNG, JPEG, BMP, TIFF, WebP)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def parse_portrait_option(value: str) -> tuple[str, Path]:
+    """``NAME=PATH`` from the command line."""
+    name, sep, path = value.partition("=")
+    name = name.strip()
+    if not sep or not name or not path:
+        raise FaceswapError(f"--portrait wants NAME=PATH, got '{value}'")
+    if not all(c.isalnum() or c in "_-" for c in name):
+        raise FaceswapError(f"speaker name '{name}' may use only letters, digits, _ and -")
+    return name, Path(path)
+
+
+def find_face_mesh(image: np.ndarray) -> np.ndarray | None:
+    """The largest face's 478-point mesh in pixels, or None when MediaPipe finds no face."""
+    import mediapipe as mp
+
+    h, w = image.shape[:2]
+    with mp.solutions.face_mesh.FaceMesh(
+        static_image_mode=True, refine_landmarks=True, max_num_faces=4,
+        min_detection_confidence=0.5,
+    ) as mesh:
+        result = mesh.process(np.ascontiguousarray(image))
+    if not result.multi_face_landmarks:
+        return None
+    faces = [
+        np.array([[p.x * w, p.y * h, p.z * w] for p in face.landmark], dtype=np.float32)
+        for face in result.multi_face_landmarks
+    ]
+    return max(faces, key=lambda lm: float(np.ptp(lm[:, 0]) * np.ptp(lm[:, 1])))
+
+
+def analyse_portrait(name: str, image: np.ndarray) -> Portrait:
+    """Find the face mesh; FaceswapError when the photo has no usable face."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise FaceswapError(f"portrait '{name}' must be an RGB uint8 image")
+    landmarks = find_face_mesh(image)
+    if landmarks is None:
+        raise FaceswapError(f"no face found in the portrait for '{name}'; use a clear, frontal photo")
+    iod = float(np.linalg.norm(landmarks[468, :2] - landmarks[473, :2]))
+    if iod < 12:
+        raise FaceswapError(
+            f"the face in the portrait for '{name}' is too small ({iod:.0f} px between the eyes; "
+            "need at least 12)"
+        )
+    return Portrait(name=name, image=np.ascontiguousarray(image), landmarks=landmarks)

@@ -1,0 +1,197 @@
+"""H.264 + AAC MP4 writing through PyAV, atomically: nothing appears at the path until close.
+
+Frames are RGB uint8 (H, W, 3) of exactly the size given to the writer. libx264 with
+yuv420p needs even sides, so an odd width or height is padded by one pixel (the last
+column/row repeated) before encoding: the file is then ``encoded_size`` and the extra
+pixel is a copy of its neighbour. Frame ``i`` gets the presentation time ``i / fps``
+exactly (the stream's time base is ``1 / fps``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import numpy as np
+
+from faceswap_gan.fileio import atomic_path
+
+# Float rates that mean the NTSC fractions; anything else is taken as written.
+_NTSC_RATES = (Fraction(24000, 1001), Fraction(30000, 1001), Fraction(60000, 1001))
+
+
+def as_frame_rate(fps: Fraction | float) -> Fraction:
+    """A float/int/Fraction frame rate as an exact Fraction (29.97 -> 30000/1001)."""
+    if isinstance(fps, Fraction):
+        rate = fps
+    else:
+        value = float(fps)
+        rate = next((r for r in _NTSC_RATES if abs(float(r) - value) < 1e-3), None)
+        if rate is None:
+            rate = Fraction(value).limit_denominator(1001)
+    if rate <= 0:
+        raise ValueError(f"frame rate must be positive, got {fps!r}")
+    return rate
+
+
+class VideoWriter:
+    """Encode RGB frames (and optionally a mono audio track) into an MP4.
+
+    Use as a context manager; an exception inside the ``with`` leaves nothing at ``path``::
+
+        with VideoWriter("out.mp4", 640, 360, 30, audio_rate=16000) as writer:
+            for frame in frames:
+                writer.write(frame)
+            writer.write_audio(track)  # float32 mono in [-1, 1], any time, any length
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        width: int,
+        height: int,
+        fps: Fraction | float,
+        crf: int = 18,
+        preset: str = "veryfast",
+        audio_rate: int | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        if width < 2 or height < 2:
+            raise ValueError(f"video size must be at least 2x2, got {width}x{height}")
+        self.path = Path(path)
+        self.width = int(width)
+        self.height = int(height)
+        self.fps = as_frame_rate(fps)
+        # yuv420p subsamples chroma 2x2, so libx264 wants even sides: pad by one pixel.
+        self.encoded_size = (self.width + self.width % 2, self.height + self.height % 2)
+        self.audio_rate = audio_rate
+        self.frames_written = 0
+        self.audio_samples_written = 0
+        self._closed = False
+
+        self._stack = contextlib.ExitStack()
+        self._tmp = self._stack.enter_context(atomic_path(self.path))
+        try:
+            # use_metadata_tags keeps arbitrary keys; faststart puts the index first for players.
+            self._container = av.open(
+                str(self._tmp), mode="w", format="mp4",
+                options={"movflags": "+faststart+use_metadata_tags"},
+            )
+            for key, value in (metadata or {}).items():
+                self._container.metadata[str(key)] = str(value)
+            self._video = self._container.add_stream("libx264", rate=self.fps)
+            self._video.width, self._video.height = self.encoded_size
+            self._video.pix_fmt = "yuv420p"
+            # Frames carry their own copy: the muxer rewrites the stream's time base once the
+            # header is written (mp4 picks its own timescale), and packets are rescaled to it.
+            self._frame_time_base = Fraction(1, 1) / self.fps
+            self._video.time_base = self._frame_time_base
+            self._video.codec_context.time_base = self._frame_time_base
+            self._video.options = {"crf": str(int(crf)), "preset": preset}
+            self._audio = None
+            self._audio_buffer = np.zeros(0, dtype=np.float32)
+            if audio_rate is not None:
+                self._audio = self._container.add_stream("aac", rate=int(audio_rate), layout="mono")
+                self._audio_time_base = Fraction(1, int(audio_rate))
+                self._audio.time_base = self._audio_time_base
+                self._audio.bit_rate = 96_000
+        except BaseException:
+            self._abort()
+            raise
+
+    # -- video ---------------------------------------------------------------------------
+
+    def write(self, image: np.ndarray) -> None:
+        """Encode one RGB uint8 frame of shape (height, width, 3)."""
+        if image.shape != (self.height, self.width, 3) or image.dtype != np.uint8:
+            raise ValueError(
+                f"frame must be uint8 ({self.height}, {self.width}, 3), "
+                f"got {image.dtype} {image.shape}"
+            )
+        pad_w = self.encoded_size[0] - self.width
+        pad_h = self.encoded_size[1] - self.height
+        if pad_w or pad_h:
+            image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        frame.pts = self.frames_written
+        frame.time_base = self._frame_time_base
+        for packet in self._video.encode(frame):
+            self._container.mux(packet)
+        self.frames_written += 1
+
+    # -- audio ---------------------------------------------------------------------------
+
+    def write_audio(self, samples: np.ndarray) -> None:
+        """Append mono float samples in [-1, 1] (encoded in the codec's frame size)."""
+        if self._audio is None:
+            raise ValueError("this VideoWriter was opened without audio_rate")
+        samples = np.clip(np.asarray(samples, dtype=np.float32).reshape(-1), -1.0, 1.0)
+        self._audio_buffer = np.concatenate([self._audio_buffer, samples])
+        self._encode_audio(final=False)
+
+    def _encode_audio(self, final: bool) -> None:
+        frame_size = self._audio.codec_context.frame_size or 1024
+        buffer = self._audio_buffer
+        start = 0
+        while len(buffer) - start >= frame_size or (final and start < len(buffer)):
+            chunk = buffer[start:start + frame_size]
+            if len(chunk) < frame_size:
+                # The AAC encoder wants whole frames; pad the last one with silence.
+                chunk = np.pad(chunk, (0, frame_size - len(chunk)))
+            frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
+            frame.sample_rate = int(self.audio_rate)
+            frame.pts = self.audio_samples_written
+            frame.time_base = self._audio_time_base
+            for packet in self._audio.encode(frame):
+                self._container.mux(packet)
+            self.audio_samples_written += frame_size
+            start += frame_size
+        self._audio_buffer = buffer[start:]
+
+    # -- lifetime ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Flush the encoders, finish the file and move it to ``path``."""
+        if self._closed:
+            return
+        try:
+            for packet in self._video.encode(None):
+                self._container.mux(packet)
+            if self._audio is not None:
+                self._encode_audio(final=True)
+                for packet in self._audio.encode(None):
+                    self._container.mux(packet)
+            self._container.close()
+        except BaseException:
+            self._abort()
+            raise
+        self._closed = True
+        self._stack.close()  # renames the temporary file onto path
+
+    def _abort(self) -> None:
+        """Drop everything written so far; nothing is left at path or beside it."""
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self._container.close()
+        try:
+            self._stack.__exit__(RuntimeError, RuntimeError("aborted"), None)
+        except RuntimeError:
+            pass
+
+    def __enter__(self) -> VideoWriter:  # noqa: PYI034 (typing.Self needs 3.11; no typing_extensions dep)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._abort()
