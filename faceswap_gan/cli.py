@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -56,6 +57,10 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit status 1."""
+    # MediaPipe's C++ side logs every graph start to stderr; keep only its errors, unless the
+    # user asked for more. Must be set before mediapipe is first imported.
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         cli.main(args=argv, prog_name="faceswap", standalone_mode=False)
     except FaceswapError as exc:

@@ -8,6 +8,10 @@ a mesh. Everything here is bundled with the mediapipe wheel; nothing is download
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, Union
 
@@ -30,6 +34,41 @@ def _mediapipe() -> Any:
     return mp
 
 
+@contextlib.contextmanager
+def quiet_native_logs() -> Iterator[None]:
+    """Silence file descriptor 2 while MediaPipe starts a graph.
+
+    Its C++ side (absl logging, not configurable from Python) prints a dozen INFO/WARNING
+    lines each time a graph starts and on its first frame, which would bury our progress
+    output. Set FACESWAP_NATIVE_LOGS=1 to see them.
+    """
+    if os.environ.get("FACESWAP_NATIVE_LOGS") == "1":
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _start_graph(factory: Any, warmup_side: int) -> Any:
+    """Build a MediaPipe solution quietly and run it once on a blank frame (its first frame logs too)."""
+    with quiet_native_logs():
+        graph = factory()
+        graph.process(np.zeros((warmup_side, warmup_side, 3), dtype=np.uint8))
+    return graph
+
+
 def _check_image(image: np.ndarray) -> np.ndarray:
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}")
@@ -47,8 +86,11 @@ class FaceDetector:
         if model not in ("full", "short"):
             raise FaceswapError(f"unknown face detector model '{model}' (use full or short)")
         mp = _mediapipe()
-        self._detector = mp.solutions.face_detection.FaceDetection(
-            model_selection=1 if model == "full" else 0, min_detection_confidence=min_score
+        self._detector = _start_graph(
+            lambda: mp.solutions.face_detection.FaceDetection(
+                model_selection=1 if model == "full" else 0, min_detection_confidence=min_score
+            ),
+            warmup_side=128,
         )
 
     def detect(self, image: np.ndarray) -> list[FaceDetection]:
@@ -114,24 +156,31 @@ class MeshFitter:
         self._mp = _mediapipe()
         self._static: Any = None
         self._tracked: dict[int, Any] = {}
+        self._graphs_with_faces: set[int] = set()
         self.max_tracked = max_tracked
 
     def _graph(self, key: int | None) -> Any:
         fm = self._mp.solutions.face_mesh
         if key is None:
             if self._static is None:
-                self._static = fm.FaceMesh(
-                    static_image_mode=True, max_num_faces=1, refine_landmarks=True,
-                    min_detection_confidence=0.5,
+                self._static = _start_graph(
+                    lambda: fm.FaceMesh(
+                        static_image_mode=True, max_num_faces=1, refine_landmarks=True,
+                        min_detection_confidence=0.5,
+                    ),
+                    warmup_side=MESH_INPUT,
                 )
             return self._static
         graph = self._tracked.get(key)
         if graph is None:
             if len(self._tracked) >= self.max_tracked:
                 self.forget(next(iter(self._tracked)))
-            graph = fm.FaceMesh(
-                static_image_mode=False, max_num_faces=1, refine_landmarks=True,
-                min_detection_confidence=0.5, min_tracking_confidence=0.5,
+            graph = _start_graph(
+                lambda: fm.FaceMesh(
+                    static_image_mode=False, max_num_faces=1, refine_landmarks=True,
+                    min_detection_confidence=0.5, min_tracking_confidence=0.5,
+                ),
+                warmup_side=MESH_INPUT,
             )
             self._tracked[key] = graph
         return graph
@@ -149,9 +198,14 @@ class MeshFitter:
             image, m, (MESH_INPUT, MESH_INPUT), flags=cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REPLICATE,
         )
-        result = self._graph(key).process(crop)
+        graph = self._graph(key)
+        # A graph's first face logs once more (landmark projection); keep that quiet too.
+        first_face = id(graph) not in self._graphs_with_faces
+        with quiet_native_logs() if first_face else contextlib.nullcontext():
+            result = graph.process(crop)
         if not result.multi_face_landmarks:
             return None
+        self._graphs_with_faces.add(id(graph))
         pts = np.array(
             [(p.x, p.y, p.z) for p in result.multi_face_landmarks[0].landmark], dtype=np.float32
         )
@@ -166,6 +220,7 @@ class MeshFitter:
     def forget(self, key: int) -> None:
         graph = self._tracked.pop(key, None)
         if graph is not None:
+            self._graphs_with_faces.discard(id(graph))
             graph.close()
 
     def close(self) -> None:

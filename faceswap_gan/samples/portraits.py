@@ -77,8 +77,10 @@ def find_face_mesh(image: np.ndarray) -> np.ndarray | None:
     """The largest face's 478-point mesh in pixels, or None when MediaPipe finds no face."""
     import mediapipe as mp
 
+    from faceswap_gan.faces.detect import quiet_native_logs
+
     h, w = image.shape[:2]
-    with mp.solutions.face_mesh.FaceMesh(
+    with quiet_native_logs(), mp.solutions.face_mesh.FaceMesh(
         static_image_mode=True, refine_landmarks=True, max_num_faces=4,
         min_detection_confidence=0.5,
     ) as mesh:

@@ -1,0 +1,195 @@
+"""Pure metric functions over numpy arrays: pose, expression, appearance, temporal stability.
+
+Every function here takes plain arrays (RGB uint8 images, (478, 3) MediaPipe landmarks in
+pixels) and returns plain numbers, so each can be tested on known cases without video.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+from skimage.metrics import structural_similarity
+
+from faceswap_gan.faces.mesh_indices import FACE_OVAL, LEFT_EYE_CORNERS, RIGHT_EYE_CORNERS
+
+# Lid pairs (upper, lower) across each eye; averaging three pairs steadies the measurement.
+RIGHT_EYE_LIDS = ((160, 144), (159, 145), (158, 153))
+LEFT_EYE_LIDS = ((387, 373), (386, 374), (385, 380))
+INNER_LIP_PAIRS = ((82, 87), (13, 14), (312, 317))  # upper inner lip, lower inner lip
+# Symmetric pairs (subject's right, subject's left) that define the face's left-right axis.
+_LR_PAIRS = ((33, 263), (133, 362), (61, 291), (234, 454), (93, 323), (127, 356), (58, 288))
+# (top, bottom) pairs on the midline that define the face's up-down axis.
+_TB_PAIRS = ((10, 152), (168, 17), (151, 200), (6, 2))
+
+
+def interocular(landmarks: np.ndarray) -> float:
+    """Distance in pixels between the two eye centres (mean of each eye's corners)."""
+    pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
+    right = pts[list(RIGHT_EYE_CORNERS)].mean(axis=0)
+    left = pts[list(LEFT_EYE_CORNERS)].mean(axis=0)
+    return float(np.linalg.norm(left - right))
+
+
+def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees from the mesh's own 3D points.
+
+    The face's left-right and up-down axes are averaged over symmetric and midline point
+    pairs in 3D (MediaPipe's z is in the same pixel units as x), made orthonormal, and the
+    rotation they form is decomposed. A frontal, upright face is (0, 0, 0); the same
+    convention applies to every face, so differences between two faces are comparable.
+    No canonical face model is needed (the mediapipe wheel ships none as data).
+    """
+    pts = np.asarray(landmarks, dtype=np.float64)[:, :3]
+    x_axis = sum(_unit(pts[b] - pts[a]) for a, b in _LR_PAIRS)
+    y_axis = sum(_unit(pts[b] - pts[a]) for a, b in _TB_PAIRS)
+    x_axis = _unit(x_axis)
+    y_axis = _unit(y_axis - x_axis * float(np.dot(y_axis, x_axis)))
+    z_axis = np.cross(x_axis, y_axis)
+    rot = np.stack([x_axis, y_axis, z_axis], axis=1)  # columns: face axes in image space
+    # rot = Ry(yaw) @ Rx(pitch) @ Rz(roll): yaw about the vertical, pitch about the
+    # horizontal, roll in the image plane.
+    pitch = math.asin(float(np.clip(-rot[1, 2], -1.0, 1.0)))
+    yaw = math.atan2(float(rot[0, 2]), float(rot[2, 2]))
+    roll = math.atan2(float(rot[1, 0]), float(rot[1, 1]))
+    return math.degrees(yaw), math.degrees(pitch), math.degrees(roll)
+
+
+def pose_error(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """Absolute (yaw, pitch, roll) difference in degrees between two faces' landmarks."""
+    pa, pb = head_pose(a), head_pose(b)
+    return tuple(abs(_wrap_deg(x - y)) for x, y in zip(pa, pb))  # type: ignore[return-value]
+
+
+def mouth_opening(landmarks: np.ndarray) -> float:
+    """Inner-lip gap over the inter-ocular distance (0 = closed)."""
+    pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
+    gap = np.mean([np.linalg.norm(pts[u] - pts[d]) for u, d in INNER_LIP_PAIRS])
+    return float(gap / max(interocular(landmarks), 1e-6))
+
+
+def eye_opening(landmarks: np.ndarray) -> float:
+    """Mean over both eyes of the lid gap over the eye's width (0 = shut)."""
+    pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
+    values = []
+    for corners, lids in ((RIGHT_EYE_CORNERS, RIGHT_EYE_LIDS), (LEFT_EYE_CORNERS, LEFT_EYE_LIDS)):
+        width = max(float(np.linalg.norm(pts[corners[0]] - pts[corners[1]])), 1e-6)
+        gap = np.mean([np.linalg.norm(pts[u] - pts[d]) for u, d in lids])
+        values.append(gap / width)
+    return float(np.mean(values))
+
+
+def face_mask(landmarks: np.ndarray, shape: tuple[int, ...], dilate: float = 0.0) -> np.ndarray:
+    """Boolean (H, W) mask of the face oval; ``dilate`` grows it by that fraction of the IOD."""
+    h, w = shape[:2]
+    mask = np.zeros((h, w), dtype=np.uint8)
+    poly = np.round(np.asarray(landmarks)[list(FACE_OVAL), :2]).astype(np.int32)
+    cv2.fillPoly(mask, [poly], 1)
+    radius = round(dilate * interocular(landmarks))
+    if radius > 0:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        mask = cv2.dilate(mask, kernel)
+    return mask.astype(bool)
+
+
+def region_ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """Mean SSIM of two RGB images over ``mask`` (1 = identical).
+
+    The SSIM map is computed on the mask's bounding box (with a margin for the window) in
+    grey, then averaged over the masked pixels only.
+    """
+    box = _mask_box(mask, margin=8)
+    if box is None:
+        return float("nan")
+    y0, y1, x0, x1 = box
+    ga = cv2.cvtColor(np.ascontiguousarray(a[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
+    gb = cv2.cvtColor(np.ascontiguousarray(b[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
+    win = min(7, _odd_floor(min(ga.shape)))
+    if win < 3:
+        return float("nan")
+    _, smap = structural_similarity(ga, gb, data_range=255, win_size=win, full=True)
+    return float(smap[mask[y0:y1, x0:x1]].mean())
+
+
+def region_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray, cap: float = 100.0) -> float:
+    """PSNR in dB over the masked pixels; identical regions score ``cap``."""
+    if not mask.any():
+        return float("nan")
+    diff = a[mask].astype(np.float64) - b[mask].astype(np.float64)
+    mse = float(np.mean(diff * diff))
+    if mse <= 0.0:
+        return cap
+    return float(min(cap, 10.0 * math.log10(255.0 * 255.0 / mse)))
+
+
+def outside_change(swapped: np.ndarray, source: np.ndarray, face_region: np.ndarray) -> float:
+    """Mean absolute pixel difference (0..255) outside ``face_region`` (what a swap should keep)."""
+    outside = ~face_region
+    if not outside.any():
+        return 0.0
+    return float(np.abs(swapped[outside].astype(np.int16) - source[outside].astype(np.int16)).mean())
+
+
+def region_mean(image: np.ndarray, mask: np.ndarray) -> float:
+    """Mean grey level (0..255) of ``image`` over ``mask``; the signal flicker is measured on."""
+    if not mask.any():
+        return float("nan")
+    grey = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+    return float(grey[mask].mean())
+
+
+def landmark_jitter(track: Sequence[np.ndarray]) -> float:
+    """Mean second difference of 2D landmarks, per point, over the inter-ocular distance.
+
+    ``track`` is one face's landmarks on consecutive frames of one shot. The second
+    difference removes steady motion (a turning head) and keeps frame-to-frame shake.
+    Returns nan for fewer than three frames.
+    """
+    if len(track) < 3:
+        return float("nan")
+    pts = np.stack([np.asarray(t, dtype=np.float64)[:, :2] for t in track])
+    iod = np.array([interocular(t) for t in track])
+    accel = pts[2:] - 2.0 * pts[1:-1] + pts[:-2]
+    per_frame = np.linalg.norm(accel, axis=2).mean(axis=1) / np.maximum(iod[1:-1], 1e-6)
+    return float(per_frame.mean())
+
+
+def flicker(region_means: Sequence[float]) -> float:
+    """Mean absolute frame-to-frame change of a face region's mean grey level."""
+    values = np.asarray(region_means, dtype=np.float64)
+    if values.size < 2:
+        return float("nan")
+    return float(np.abs(np.diff(values)).mean())
+
+
+def stability_ratio(output: float, truth: float, floor: float = 1e-3) -> float:
+    """output / truth, with a floor on both so a perfectly still truth does not divide by 0."""
+    if math.isnan(output) or math.isnan(truth):
+        return float("nan")
+    return float(max(output, floor) / max(truth, floor))
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = float(np.linalg.norm(v))
+    return v / n if n > 1e-12 else v
+
+
+def _wrap_deg(d: float) -> float:
+    return (d + 180.0) % 360.0 - 180.0
+
+
+def _odd_floor(n: int) -> int:
+    return n if n % 2 == 1 else n - 1
+
+
+def _mask_box(mask: np.ndarray, margin: int) -> tuple[int, int, int, int] | None:
+    ys, xs = np.nonzero(mask)
+    if ys.size == 0:
+        return None
+    h, w = mask.shape
+    return (
+        max(0, int(ys.min()) - margin), min(h, int(ys.max()) + margin + 1),
+        max(0, int(xs.min()) - margin), min(w, int(xs.max()) + margin + 1),
+    )

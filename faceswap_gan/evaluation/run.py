@@ -1,0 +1,192 @@
+"""What ``faceswap eval`` does, step by step: find the inputs, get the classifier, render
+what needs rendering, score every candidate, and write the table, strip and JSON."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from faceswap_gan.config import Pipeline, load_pipeline
+from faceswap_gan.device import resolve_device
+from faceswap_gan.errors import FaceswapError
+from faceswap_gan.evaluation.crops import folder_crops, speaker_crops
+from faceswap_gan.evaluation.evaluate import EvalResult, evaluate_videos
+from faceswap_gan.evaluation.identity import IdentityClassifier, cached_identity_classifier
+from faceswap_gan.evaluation.report import (
+    build_report,
+    print_reports,
+    write_report_json,
+    write_strip,
+)
+from faceswap_gan.evaluation.truth import load_truth_record
+from faceswap_gan.workspace import Workspace
+
+
+@dataclass
+class EvalRequest:
+    clip: Path
+    truth: Path | None = None
+    rendered: list[Path] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    recipes: list[str] = field(default_factory=list)
+    speaker_clips: dict[str, Path] = field(default_factory=dict)
+    json_path: Path | None = None
+    strip_path: Path | None = None
+    device: str = "auto"
+    seed: int = 0
+
+
+@dataclass
+class Candidate:
+    """One swapped video to score, and what made it."""
+
+    name: str
+    rendered: Path | None  # None: still to render
+    model: str | None = None
+    recipe: Pipeline | None = None
+
+
+def run_eval(request: EvalRequest, workspace: Workspace, pipeline: Pipeline,
+             console: Console) -> list[dict[str, Any]]:
+    """Run a whole eval; returns the reports (one per candidate)."""
+    clip = _existing(request.clip, "clip")
+    truth = _existing(request.truth or default_truth(clip), "truth clip (pass --truth)")
+    for path in request.rendered:
+        _existing(path, "rendered video")
+    device = resolve_device(request.device)
+    candidates = _candidates(request, pipeline)
+
+    record = load_truth_record(clip, truth)
+    classifier = _classifier(request, clip, workspace, device, console,
+                             needed=record.speakers() if record else set())
+
+    results: list[EvalResult] = []
+    reports = []
+    for cand in candidates:
+        rendered = cand.rendered or _render(cand, clip, workspace, pipeline, request, console)
+        result = _score(clip, truth, rendered, classifier, record, console, cand.name,
+                        pipeline.extract.cut_threshold)
+        results.append(result)
+        report = build_report(result, model=cand.model)
+        report["recipe"] = cand.recipe.name if cand.recipe else None
+        reports.append(report)
+
+    names = [c.name for c in candidates]
+    print_reports(console, reports, names)
+    strip = request.strip_path or workspace.eval_dir / f"{clip.stem}_strip.png"
+    write_strip(strip, results, names)
+    console.print(f"strip: {strip}")
+    if request.json_path is not None:
+        write_report_json(request.json_path, reports)
+        console.print(f"report: {request.json_path}")
+    return reports
+
+
+def _classifier(request: EvalRequest, clip: Path, workspace: Workspace, device: Any,
+                console: Console, needed: set[str]) -> IdentityClassifier:
+    """Trained on --speaker-clip clips, else the sample set's, else workspace/faces/.
+
+    ``needed``: the target speakers the record names; each must be one it can learn.
+    """
+    clips = request.speaker_clips or default_speaker_clips(clip)
+    if clips:
+        for name, path in clips.items():
+            _existing(path, f"clip of speaker '{name}'")
+        console.print(f"identity classifier: learning {', '.join(sorted(clips))} from their clips")
+        crops = speaker_crops(clips)
+    else:
+        speakers = workspace.speakers()
+        if len(speakers) < 2:
+            raise FaceswapError(
+                "no clips of the speakers to train the identity classifier on: pass "
+                "--speaker-clip NAME=PATH for each speaker (or extract their faces first)"
+            )
+        console.print(f"identity classifier: learning {', '.join(speakers)} from "
+                      f"{workspace.faces_dir}")
+        crops = folder_crops({s: workspace.speaker_faces_dir(s) for s in speakers})
+    unknown = sorted(needed - set(crops))
+    if unknown:
+        raise FaceswapError(
+            f"the truth shows {', '.join(unknown)}, but the identity classifier can only learn "
+            f"{', '.join(sorted(crops))}: pass --speaker-clip NAME=PATH for each speaker"
+        )
+    classifier = cached_identity_classifier(crops, workspace.eval_dir, device, seed=request.seed)
+    console.print(f"identity classifier: {classifier.heldout_accuracy:.1%} on held-out real crops")
+    if classifier.heldout_accuracy < 0.9:
+        console.print("[yellow]warning: the identity classifier is unsure of these speakers; "
+                      "treat the identity numbers with care (more or longer clips help)[/yellow]")
+    return classifier
+
+
+def default_truth(clip: Path) -> Path:
+    """The sample generator's truth clip for ``clip``: <stem>_truth<suffix> beside it."""
+    return clip.with_name(f"{clip.stem}_truth{clip.suffix}")
+
+
+def default_speaker_clips(clip: Path) -> dict[str, Path]:
+    """The sample set's single-speaker clips beside ``clip`` (<speaker>.mp4 per speaker)."""
+    from faceswap_gan.evaluation.truth import sample_speakers
+
+    names = sample_speakers(clip)
+    found = {n: clip.with_name(f"{n}{clip.suffix}") for n in names}
+    return {n: p for n, p in found.items() if p.is_file()}
+
+
+def _candidates(request: EvalRequest, pipeline: Pipeline) -> list[Candidate]:
+    if request.rendered:
+        return [Candidate(p.stem, p) for p in request.rendered]
+    recipes = [load_pipeline(r) for r in request.recipes] or [pipeline]
+    models = request.models or [None]
+    out = []
+    for model in models:
+        for recipe in recipes:
+            parts = [str(Path(model).stem) if model else "model"]
+            if len(recipes) > 1:
+                parts.append(recipe.name)
+            out.append(Candidate("/".join(parts), None, model=model, recipe=recipe))
+    return out
+
+
+def _render(cand: Candidate, clip: Path, workspace: Workspace, pipeline: Pipeline,
+            request: EvalRequest, console: Console) -> Path:
+    """Swap every speaker in ``clip`` to the other with the candidate's model and recipe."""
+    from faceswap_gan.evaluation.render import render_swap
+
+    recipe = cand.recipe or pipeline
+    # The settings' hash in the name: a changed recipe never reuses a stale render.
+    settings = json.dumps(recipe.to_dict(), sort_keys=True, default=str).encode()
+    model = Path(cand.model).stem if cand.model else "model"
+    out = workspace.eval_dir / (
+        f"{clip.stem}_{model}_{recipe.name}_{hashlib.sha1(settings).hexdigest()[:8]}.mp4"
+    )
+    console.print(f"rendering {clip.name} with {cand.name} -> {out}")
+    return render_swap(clip, out, workspace, cand.model, recipe,
+                       request.device, console)
+
+
+def _score(clip: Path, truth: Path, rendered: Path, classifier: IdentityClassifier, record: Any,
+           console: Console, name: str, cut_threshold: float) -> EvalResult:
+    with Progress(
+        TextColumn(f"scoring {name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=console, transient=True,
+    ) as bar:
+        task = bar.add_task("score", total=None)
+
+        def progress(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return evaluate_videos(clip, truth, rendered, classifier, record,
+                               cut_threshold=cut_threshold, progress=progress)
+
+
+def _existing(path: Path, what: str) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise FaceswapError(f"{what} not found: {path}")
+    return path

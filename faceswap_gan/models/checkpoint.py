@@ -1,0 +1,321 @@
+"""Checkpoints on disk: safetensors for every tensor, JSON for everything else, never pickle.
+
+A model folder (``workspace/models/<name>/``) holds one folder per training step::
+
+    step1/  model.safetensors         generator.*, discriminator.*, generator_ema.* (if EMA on)
+            train_state.safetensors   optimizer tensors: <optimizer>.<param index>.<key>
+            model.json                metadata (format, version, spec, speakers, pipeline, step...)
+    step2/  model.safetensors         encoder.*
+            train_state.safetensors
+            model.json                as step 1, plus step1_step: the step-1 checkpoint E was fit to
+    logs/step1/, logs/step2/          metrics.jsonl, loss.png, previews/ (written by the trainer)
+
+A step folder is written whole into a temporary sibling and swapped in by two renames, so a
+crash leaves either the old or the new checkpoint, never a mix. ``export_inference_model``
+writes G, E and D into one safetensors file whose header metadata carries model.json;
+``load_face_model`` accepts a model folder or such a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from faceswap_gan import __version__
+from faceswap_gan.errors import FaceswapError
+from faceswap_gan.fileio import atomic_path
+from faceswap_gan.models.networks import (
+    ARCHITECTURE,
+    Discriminator,
+    Encoder,
+    Generator,
+    NetworkSpec,
+)
+
+CHECKPOINT_FORMAT = "faceswap_gan.checkpoint"
+INFERENCE_FORMAT = "faceswap_gan.inference"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+STATE_FILE = "train_state.safetensors"
+META_FILE = "model.json"
+
+
+@dataclass
+class FaceModel:
+    """The trained networks, ready for inference (eval mode), and what they were trained on."""
+
+    generator: Generator
+    encoder: Encoder | None
+    discriminator: Discriminator
+    speakers: list[str]
+    size: int
+    z_dim: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StageCheckpoint:
+    """One step folder as read from disk."""
+
+    meta: dict[str, Any]
+    weights: dict[str, torch.Tensor]
+    state: dict[str, torch.Tensor]
+
+
+def stage_dir(model_dir: Path, step: int) -> Path:
+    return Path(model_dir) / f"step{step}"
+
+
+def logs_dir(model_dir: Path, step: int) -> Path:
+    return Path(model_dir) / "logs" / f"step{step}"
+
+
+def base_meta(spec: NetworkSpec, speakers: list[str], stage: int, step: int) -> dict[str, Any]:
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "version": FORMAT_VERSION,
+        "stage": stage,
+        "architecture": spec.architecture,
+        "spec": spec.to_dict(),
+        "speakers": list(speakers),
+        "size": spec.size,
+        "z_dim": spec.z_dim,
+        "step": step,
+        "code_version": __version__,
+        "torch_version": torch.__version__,
+    }
+
+
+def module_tensors(prefix: str, module: nn.Module) -> dict[str, torch.Tensor]:
+    """A module's parameters and buffers as contiguous CPU tensors under ``prefix.``."""
+    return {f"{prefix}.{k}": v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+
+
+def load_module(module: nn.Module, prefix: str, tensors: dict[str, torch.Tensor], where: Path) -> None:
+    own = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+    try:
+        module.load_state_dict(own, strict=True)
+    except RuntimeError:
+        raise FaceswapError(
+            f"checkpoint of another architecture at {where}: its {prefix} weights do not fit "
+            f"this network (was the pipeline's [model] section changed?)"
+        ) from None
+
+
+def optimizer_tensors(name: str, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer's state into tensors (for safetensors) and JSON-able settings."""
+    sd = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for pid, pstate in sd["state"].items():
+        for key, value in pstate.items():
+            if torch.is_tensor(value):
+                tensors[f"{name}.{pid}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(pid), {})[key] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def restore_optimizer(
+    name: str, optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], info: dict
+) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        opt, pid, sub = key.split(".", 2)
+        if opt == name:
+            state.setdefault(int(pid), {})[sub] = value
+    for pid, scalars in info.get("scalars", {}).items():
+        state.setdefault(int(pid), {}).update(scalars)
+    optimizer.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+
+
+def save_stage(
+    directory: Path, weights: dict[str, torch.Tensor], state: dict[str, torch.Tensor], meta: dict
+) -> None:
+    """Write a step folder atomically: build it beside the old one, then swap by renames."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    try:
+        header = {"format": str(meta["format"]), "step": str(meta["step"])}
+        save_file(weights, str(tmp / WEIGHTS_FILE), metadata=header)
+        save_file(state, str(tmp / STATE_FILE), metadata=header)
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        old = directory.parent / f".{directory.name}.old"
+        if old.exists():
+            shutil.rmtree(old)
+        if directory.exists():
+            os.replace(directory, old)
+        os.replace(tmp, directory)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _recover(directory: Path) -> None:
+    """Finish a swap a crash interrupted between its two renames."""
+    old = directory.parent / f".{directory.name}.old"
+    if not directory.exists() and old.is_dir():
+        os.replace(old, directory)
+
+
+def has_stage(model_dir: Path, step: int) -> bool:
+    d = stage_dir(model_dir, step)
+    _recover(d)
+    return (d / META_FILE).is_file()
+
+
+def read_meta(directory: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FaceswapError(f"incomplete checkpoint at {directory}: {META_FILE} is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise FaceswapError(f"corrupt checkpoint at {directory}: {META_FILE} is not valid JSON") from None
+    check_meta(meta, directory, CHECKPOINT_FORMAT)
+    return meta
+
+
+def check_meta(meta: Any, where: Path, fmt: str) -> None:
+    if not isinstance(meta, dict) or meta.get("format") != fmt:
+        raise FaceswapError(f"corrupt checkpoint at {where}: not a faceswap_gan {fmt.split('.')[-1]} file")
+    if int(meta.get("version", 0)) > FORMAT_VERSION:
+        raise FaceswapError(
+            f"checkpoint at {where} has format version {meta.get('version')}; this faceswap_gan "
+            f"reads up to {FORMAT_VERSION} (upgrade faceswap_gan)"
+        )
+    if meta.get("architecture") != ARCHITECTURE:
+        raise FaceswapError(
+            f"checkpoint of another architecture at {where}: {meta.get('architecture')!r} "
+            f"(this faceswap_gan builds {ARCHITECTURE!r})"
+        )
+
+
+def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except FileNotFoundError:
+        raise FaceswapError(f"incomplete checkpoint: {path} is missing") from None
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise FaceswapError(f"corrupt checkpoint {path}: {exc}") from None
+
+
+def read_stage(model_dir: Path, step: int, with_state: bool = True) -> StageCheckpoint:
+    directory = stage_dir(model_dir, step)
+    _recover(directory)
+    meta = read_meta(directory)
+    weights = _load_tensors(directory / WEIGHTS_FILE)
+    state = _load_tensors(directory / STATE_FILE) if with_state else {}
+    return StageCheckpoint(meta, weights, state)
+
+
+def spec_from_meta(meta: dict, where: Path) -> NetworkSpec:
+    try:
+        return NetworkSpec(**meta["spec"])
+    except (KeyError, TypeError):
+        raise FaceswapError(f"corrupt checkpoint at {where}: no valid network spec in its metadata") from None
+
+
+def _finish(model: FaceModel, device: torch.device) -> FaceModel:
+    for net in (model.generator, model.encoder, model.discriminator):
+        if net is not None:
+            net.to(device).eval().requires_grad_(False)
+    return model
+
+
+def load_face_model(path: Path, device: torch.device, need_encoder: bool = True) -> FaceModel:
+    """Load a model folder (workspace/models/<name>), one of its step folders, or an exported
+    inference .safetensors file. G is step 1's EMA copy when training kept one."""
+    path = Path(path)
+    if path.is_file() or path.suffix == ".safetensors":
+        return _load_inference_file(path, device, need_encoder)
+    if path.name in ("step1", "step2") and not (path / "step1").exists():
+        path = path.parent
+    if not has_stage(path, 1):
+        raise FaceswapError(f"no model at {path}; run `faceswap train --step 1` first")
+    s1 = read_stage(path, 1, with_state=False)
+    where = stage_dir(path, 1)
+    spec = spec_from_meta(s1.meta, where)
+    g, d = Generator(spec), Discriminator(spec)
+    g_prefix = "generator_ema" if any(k.startswith("generator_ema.") for k in s1.weights) else "generator"
+    load_module(g, g_prefix, s1.weights, where)
+    load_module(d, "discriminator", s1.weights, where)
+    meta = dict(s1.meta)
+    encoder = None
+    if has_stage(path, 2):
+        s2 = read_stage(path, 2, with_state=False)
+        if s2.meta.get("spec") != s1.meta.get("spec"):
+            raise FaceswapError(f"checkpoint of another architecture at {stage_dir(path, 2)}: "
+                                "its encoder was trained for a different step-1 model")
+        stale = s2.meta.get("step1_step") != s1.meta["step"]
+        if stale and need_encoder:
+            raise FaceswapError(
+                f"the encoder at {stage_dir(path, 2)} was fit to step 1 at step "
+                f"{s2.meta.get('step1_step')}, but step 1 is now at step {s1.meta['step']}; "
+                "run `faceswap train --step 2` again"
+            )
+        if not stale:  # a stale encoder is never handed out
+            encoder = Encoder(spec)
+            load_module(encoder, "encoder", s2.weights, stage_dir(path, 2))
+            meta["encoder"] = s2.meta
+    elif need_encoder:
+        raise FaceswapError(f"no encoder at {path}; run `faceswap train --step 2` first")
+    model = FaceModel(g, encoder, d, list(s1.meta["speakers"]), spec.size, spec.z_dim, meta)
+    return _finish(model, device)
+
+
+def export_inference_model(model_dir: Path, out_file: Path, dtype: torch.dtype = torch.float16) -> Path:
+    """One small safetensors file with G (EMA if kept), E and D, metadata in its header."""
+    model = load_face_model(Path(model_dir), torch.device("cpu"), need_encoder=False)
+    tensors: dict[str, torch.Tensor] = {}
+    for prefix, net in (("generator", model.generator), ("encoder", model.encoder),
+                        ("discriminator", model.discriminator)):
+        if net is None:
+            continue
+        for k, v in module_tensors(prefix, net).items():
+            tensors[k] = v.to(dtype) if v.is_floating_point() else v
+    meta = dict(model.meta)
+    meta.update(format=INFERENCE_FORMAT, version=FORMAT_VERSION, source=str(model_dir),
+                has_encoder=model.encoder is not None)
+    out_file = Path(out_file)
+    with atomic_path(out_file) as tmp:
+        save_file(tensors, str(tmp), metadata={"faceswap_gan": json.dumps(meta)})
+    return out_file
+
+
+def _load_inference_file(path: Path, device: torch.device, need_encoder: bool) -> FaceModel:
+    if not path.is_file():
+        raise FaceswapError(f"no model at {path}; run `faceswap train --step 1` first")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+        meta = json.loads(header["faceswap_gan"])
+    except (SafetensorError, OSError, ValueError, KeyError):
+        raise FaceswapError(f"corrupt checkpoint {path}: not a faceswap_gan inference file") from None
+    check_meta(meta, path, INFERENCE_FORMAT)
+    tensors = {k: v.float() if v.is_floating_point() else v for k, v in _load_tensors(path).items()}
+    spec = spec_from_meta(meta, path)
+    g, d = Generator(spec), Discriminator(spec)
+    load_module(g, "generator", tensors, path)
+    load_module(d, "discriminator", tensors, path)
+    encoder = None
+    if any(k.startswith("encoder.") for k in tensors):
+        encoder = Encoder(spec)
+        load_module(encoder, "encoder", tensors, path)
+    elif need_encoder:
+        raise FaceswapError(f"the model file {path} has no encoder; export it after `faceswap train --step 2`")
+    model = FaceModel(g, encoder, d, list(meta["speakers"]), spec.size, spec.z_dim, meta)
+    return _finish(model, device)

@@ -1,0 +1,101 @@
+"""Shared by tests/test_render.py and tests/test_translate.py: real portraits, a short clip of
+them with audio, and a tiny model trained for a few steps on their aligned crops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import matplotlib.cbook
+import numpy as np
+import skimage.data
+
+from faceswap_gan.video.writer import VideoWriter
+
+CLIP_SIZE = (320, 180)
+CLIP_FPS = 25
+CLIP_FRAMES = 40  # 1.6 s: a shot of one portrait, a cut, a shot of the other
+AUDIO_RATE = 16000
+
+
+def portraits() -> dict[str, np.ndarray]:
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
+        data = np.frombuffer(f.read(), np.uint8)
+    hopper = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return {"speaker_a": skimage.data.astronaut(), "speaker_b": hopper}
+
+
+def mesh_landmarks(image: np.ndarray) -> np.ndarray:
+    import mediapipe as mp
+
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True,
+                                         max_num_faces=1) as mesh:
+        result = mesh.process(image)
+    assert result.multi_face_landmarks, "no face in the portrait"
+    h, w = image.shape[:2]
+    return np.array([(p.x * w, p.y * h, p.z * w) for p in result.multi_face_landmarks[0].landmark],
+                    dtype=np.float32)
+
+
+def portrait_frame(image: np.ndarray, size: tuple[int, int], shift: float) -> np.ndarray:
+    """The portrait placed in a (w, h) frame with its face well inside, panned by ``shift`` px."""
+    w, h = size
+    scale = h / image.shape[0] * 1.1
+    m = np.array([[scale, 0, (w - image.shape[1] * scale) / 2 + shift],
+                  [0, scale, -0.03 * h]], dtype=np.float64)
+    return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT)
+
+
+def write_clip(path: Path, size: tuple[int, int] = CLIP_SIZE, frames: int = CLIP_FRAMES,
+               audio: bool = True, blank: bool = False) -> Path:
+    """speaker_a's portrait panning for half the clip, a cut, then speaker_b's; a tone as audio."""
+    faces = portraits()
+    w, h = size
+    with VideoWriter(path, w, h, CLIP_FPS, audio_rate=AUDIO_RATE if audio else None) as writer:
+        for i in range(frames):
+            if blank:
+                image = np.full((h, w, 3), (40 + i, 90, 140), np.uint8)
+            else:
+                who = "speaker_a" if i < frames // 2 else "speaker_b"
+                image = portrait_frame(faces[who], size, shift=1.5 * (i % (frames // 2)) - 15)
+            writer.write(image)
+        if audio:
+            t = np.arange(int(AUDIO_RATE * frames / CLIP_FPS)) / AUDIO_RATE
+            writer.write_audio(0.2 * np.sin(2 * np.pi * 330 * t) * (1 + 0.5 * np.sin(3 * t)))
+    return path
+
+
+def write_face_folders(workspace: Path, crop_size: int = 32, per_speaker: int = 12) -> None:
+    """Aligned crops of each portrait under small random warps, as `faceswap extract` would."""
+    from faceswap_gan.faces.align import align_face
+    from faceswap_gan.faces.types import TrackedFace
+
+    rng = np.random.default_rng(0)
+    for speaker, image in portraits().items():
+        folder = workspace / "faces" / speaker
+        folder.mkdir(parents=True, exist_ok=True)
+        landmarks = mesh_landmarks(image)
+        for i in range(per_speaker):
+            angle, scale = rng.uniform(-8, 8), rng.uniform(0.9, 1.1)
+            m = cv2.getRotationMatrix2D((256.0, 256.0), angle, scale)
+            m[:, 2] += rng.uniform(-10, 10, 2)
+            warped = cv2.warpAffine(image, m, image.shape[1::-1], borderMode=cv2.BORDER_REFLECT)
+            lm = landmarks.copy()
+            lm[:, :2] = lm[:, :2] @ m[:, :2].T + m[:, 2]
+            face = TrackedFace(0, 0.0, 0, np.array([0, 0, 1, 1], float), 1.0, lm)
+            crop = align_face(warped, face, crop_size, 0.25).image
+            cv2.imwrite(str(folder / f"{i:04d}.png"), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+
+
+def train_tiny_model(workspace: Path) -> Path:
+    """Steps 1 and 2 of the `tiny` preset for a few steps through the CLI; the model folder."""
+    from faceswap_gan.cli import main
+
+    write_face_folders(workspace)
+    for step in ("1", "2"):
+        try:
+            main(["train", "--step", step, "--pipeline", "tiny", "--steps", "4",
+                  "--workspace", str(workspace), "--device", "cpu"])
+        except SystemExit as exc:
+            assert exc.code in (0, None), f"train --step {step} failed"
+    return workspace / "models" / "default"

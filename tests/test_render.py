@@ -1,0 +1,275 @@
+"""`faceswap render` end to end on a short clip of real portraits with a tiny trained model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from render_fixtures import CLIP_FPS, CLIP_FRAMES, train_tiny_model, write_clip
+
+from faceswap_gan.cli import main
+from faceswap_gan.config import load_pipeline
+from faceswap_gan.errors import FaceswapError
+from faceswap_gan.models.checkpoint import load_face_model
+from faceswap_gan.render.pipeline import RenderOptions, SwapTarget, render_video
+from faceswap_gan.video.remux import audio_packets, read_metadata
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_MODEL = REPO / "samples" / "sample_model.safetensors"
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("render_ws")
+    train_tiny_model(root)
+    write_clip(root / "clip.mp4")
+    return root
+
+
+@pytest.fixture(scope="module")
+def model(ws):
+    return load_face_model(ws / "models" / "default", CPU)
+
+
+@pytest.fixture(scope="module")
+def rendered(ws, model):
+    out = ws / "out" / "clip.speaker_b.mp4"
+    summary = render_video(ws / "clip.mp4", out, model, load_pipeline("tiny"),
+                           SwapTarget(to="speaker_b"), CPU, RenderOptions(model_name="default"))
+    return out, summary
+
+
+def _decode(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def _run(args: list[str], capsys) -> tuple[int, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.err + captured.out
+
+
+def test_output_keeps_frames_rate_duration_audio(ws, rendered):
+    out, summary = rendered
+    src = ws / "clip.mp4"
+    assert summary.frames == CLIP_FRAMES and summary.faces_swapped >= CLIP_FRAMES - 2
+    assert summary.cuts == 1 and summary.has_audio and not summary.passthrough
+    with av.open(str(out)) as o, av.open(str(src)) as i:
+        vo, vi = o.streams.video[0], i.streams.video[0]
+        assert (vo.width, vo.height) == (vi.width, vi.height)
+        assert vo.average_rate == vi.average_rate == CLIP_FPS
+        assert abs(float(vo.duration * vo.time_base) - float(vi.duration * vi.time_base)) < 1e-6
+    assert len(_decode(out)) == CLIP_FRAMES
+    assert audio_packets(out) == audio_packets(src) != []
+
+
+def test_metadata_marks_the_video_synthetic(rendered):
+    meta = read_metadata(rendered[0])
+    assert meta["synthetic"] == "true"
+    assert "SYNTHETIC" in meta["comment"] and meta["faceswap_gan_model"] == "default"
+    assert meta["faceswap_gan_target"] == "speaker_b"
+
+
+def test_only_the_face_changes(ws, rendered, model, tmp_path):
+    """Outside the faces' boxes the frames equal the input within codec error; inside they differ.
+
+    The codec error is measured: the same frames re-encoded unchanged with the same settings.
+    """
+    from faceswap_gan.faces.track import FaceTracker
+    from faceswap_gan.render.pipeline import extract_config_for
+    from faceswap_gan.video.reader import VideoReader
+    from faceswap_gan.video.remux import SwapVideoWriter
+
+    src, out = _decode(ws / "clip.mp4"), _decode(rendered[0])
+    with SwapVideoWriter(tmp_path / "plain.mp4", 320, 180, CLIP_FPS) as plain:
+        for image in src:
+            plain.write(image)
+    reencoded = _decode(tmp_path / "plain.mp4")
+    codec_err = []
+    extract = extract_config_for(model, load_pipeline("tiny"))
+    outside_err, inside_err = [], []
+    with FaceTracker(extract, CLIP_FPS) as tracker, VideoReader(ws / "clip.mp4") as reader:
+        for frame, a, b, c in zip(reader, src, out, reencoded):
+            faces = tracker.update(frame)
+            assert len(faces) == 1
+            x0, y0, x1, y1 = faces[0].box
+            pad = 0.25 * (x1 - x0)
+            near = np.zeros(a.shape[:2], bool)
+            near[int(max(y0 - pad, 0)):int(y1 + pad), int(max(x0 - pad, 0)):int(x1 + pad)] = True
+            diff = np.abs(a.astype(int) - b.astype(int)).max(axis=2)
+            outside_err.append(diff[~near].mean())
+            codec_err.append(np.abs(a.astype(int) - c.astype(int)).max(axis=2)[~near].mean())
+            inner = diff[int(y0 + 0.4 * (y1 - y0)):int(y1 - 0.3 * (y1 - y0)),
+                         int(x0 + 0.3 * (x1 - x0)):int(x1 - 0.3 * (x1 - x0))]
+            inside_err.append(inner.mean())
+    assert np.mean(outside_err) < 1.1 * np.mean(codec_err) + 0.1  # re-encode noise only
+    assert max(outside_err) < 1.25 * max(codec_err) + 0.2
+    assert min(inside_err) > 8.0  # the face itself was replaced
+
+
+def test_partial_preview_watermark(ws, model, tmp_path):
+    out = tmp_path / "part.mp4"
+    opts = RenderOptions(start=0.4, max_frames=10, preview=True, watermark=True)
+    summary = render_video(ws / "clip.mp4", out, model, load_pipeline("tiny"),
+                           SwapTarget(to="speaker_a"), CPU, opts)
+    frames = _decode(out)
+    assert summary.frames == len(frames) == 10
+    assert frames[0].shape == (180, 640, 3)
+    left, right = frames[0][:, :320], frames[0][:, 320:]
+    source = _decode(ws / "clip.mp4")
+    src = source[10]
+    # The left half is the original frame 10 (0.4 s in), unswapped, up to re-encode noise.
+    errors = [float(np.abs(left.astype(int) - source[i].astype(int)).mean()) for i in (9, 10, 11)]
+    assert errors[1] < 4.0 and errors[1] < min(errors[0], errors[2])
+    from faceswap_gan.render.watermark import add_watermark
+
+    marked = add_watermark(src.copy())
+    label = np.any(marked != src, axis=2)  # the band and text the watermark draws
+    assert label.sum() > 300
+    err_marked = np.abs(right[label].astype(int) - marked[label].astype(int)).mean()
+    err_plain = np.abs(right[label].astype(int) - src[label].astype(int)).mean()
+    assert err_marked < 6 and err_plain > 4 * err_marked
+    with av.open(str(out)) as c:
+        times = [float(p.pts * p.time_base) for p in c.demux(c.streams.audio[0]) if p.size]
+    assert min(times) > -0.1 and max(times) < 10 / CLIP_FPS
+    assert set(audio_packets(out)) <= set(audio_packets(ws / "clip.mp4"))
+
+
+def test_interrupt_leaves_nothing(ws, model, tmp_path):
+    out = tmp_path / "stopped.mp4"
+
+    def stop(progress):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        render_video(ws / "clip.mp4", out, model, load_pipeline("tiny"),
+                     SwapTarget(to="speaker_b"), CPU, RenderOptions(), progress=stop)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_swap_needs_speakers_from_d_or_assign(ws, model, tmp_path):
+    """--swap on the tiny model: every face is swapped to the speaker D does not see in it."""
+    out = tmp_path / "swapped.mp4"
+    summary = render_video(ws / "clip.mp4", out, model, load_pipeline("tiny"),
+                           SwapTarget(swap=True), CPU, RenderOptions(max_frames=6))
+    assert summary.faces_swapped == 6 and set(summary.track_speakers.values()) <= {"speaker_a", "speaker_b"}
+    out2 = tmp_path / "assigned.mp4"
+    summary = render_video(ws / "clip.mp4", out2, model, load_pipeline("tiny"),
+                           SwapTarget(only="speaker_b", assign={"left": "speaker_a", "right": "speaker_b"}),
+                           CPU, RenderOptions(max_frames=6))
+    # The face is left of centre in the first shot: it is speaker_a, so --only speaker_b skips it.
+    assert summary.faces_seen == 6 and summary.faces_swapped in (0, 6)
+
+
+def test_cli_default_name_force_and_errors(ws, capsys):
+    clip = ws / "clip.mp4"
+    base = ["render", str(clip), "--workspace", str(ws), "--pipeline", "tiny", "--frames", "3"]
+    code, text = _run(base + ["--to", "speaker_b"], capsys)
+    assert code == 0, text
+    assert (ws / "clip.speaker_b.mp4").is_file() and "faces swapped" in text
+    code, text = _run(base + ["--to", "speaker_b"], capsys)
+    assert code == 1 and "exists; use --force" in text
+    assert _run(base + ["--to", "speaker_b", "--force"], capsys)[0] == 0
+    code, text = _run(base + ["--to", "nobody"], capsys)
+    assert code == 1 and "unknown speaker 'nobody'" in text and "speaker_a, speaker_b" in text
+    code, text = _run(base + ["--to", "speaker_a", "--model", str(ws / "nope")], capsys)
+    assert code == 1 and "no model" in text
+    code, text = _run(["render", str(ws / "missing.mp4"), "--to", "speaker_a",
+                       "--workspace", str(ws)], capsys)
+    assert code == 1 and "file not found" in text
+    (ws / "notvideo.mp4").write_text("hello")
+    code, text = _run(["render", str(ws / "notvideo.mp4"), "--to", "speaker_a", "--workspace",
+                       str(ws), "--pipeline", "tiny"], capsys)
+    assert code == 1 and "error: " in text and "not a video" in text and "Traceback" not in text
+    code, text = _run(base + ["--swap", "--to", "speaker_a"], capsys)
+    assert code == 1 and "--swap cannot be combined" in text
+    code, text = _run(base, capsys)
+    assert code == 1 and "--to SPEAKER, --swap or --only" in text
+    assert not list(ws.glob(".clip*"))  # no temporary files left behind
+
+
+def test_no_model_anywhere(tmp_path, capsys, monkeypatch):
+    from faceswap_gan.models import locate
+    from faceswap_gan.models.locate import locate_model
+    from faceswap_gan.workspace import resolve_workspace
+
+    with pytest.raises(FaceswapError, match="no model: train one"):
+        locate_model(resolve_workspace(tmp_path / "empty"), None, sample_model=tmp_path / "none")
+    assert locate.SAMPLE_MODEL.name == "sample_model.safetensors"
+
+
+def test_video_without_faces_passes_through(ws, model, tmp_path):
+    src = write_clip(tmp_path / "blank.mp4", frames=8, blank=True)
+    out = tmp_path / "blank.out.mp4"
+    summary = render_video(src, out, model, load_pipeline("tiny"), SwapTarget(to="speaker_a"),
+                           CPU, RenderOptions())
+    assert summary.passthrough and summary.faces_seen == 0
+    with av.open(str(out)) as o, av.open(str(src)) as i:
+        assert [bytes(p) for p in o.demux(video=0) if p.size] == \
+               [bytes(p) for p in i.demux(video=0) if p.size]
+    assert audio_packets(out) == audio_packets(src)
+
+
+def test_odd_frame_size_kept(ws, model, tmp_path):
+    """A 321x181 input (4:4:4, as libx264 takes odd sides) comes out 321x181."""
+    from faceswap_gan.video.remux import SwapVideoWriter
+    from render_fixtures import portrait_frame, portraits
+
+    src = tmp_path / "odd.mp4"
+    face = portraits()["speaker_a"]
+    with SwapVideoWriter(src, 321, 181, CLIP_FPS) as w:
+        for i in range(4):
+            w.write(portrait_frame(face, (321, 181), shift=i))
+    out = tmp_path / "odd.out.mp4"
+    summary = render_video(src, out, model, load_pipeline("tiny"), SwapTarget(to="speaker_b"),
+                           CPU, RenderOptions())
+    assert not summary.has_audio and summary.faces_swapped == 4
+    frames = _decode(out)
+    assert len(frames) == 4 and frames[0].shape == (181, 321, 3)
+
+
+@pytest.mark.skipif(not SAMPLE_MODEL.is_file(), reason="samples/sample_model.safetensors not trained yet")
+def test_swap_sends_each_shot_to_the_other_speaker(tmp_path):
+    """On the sample debate clip, every shot's face ends up as the other debater (by D)."""
+    from faceswap_gan.models.inference import Translator
+    from faceswap_gan.samples.footage import generate_sample_set
+
+    sample = generate_sample_set(tmp_path / "s", seconds=2, debate_seconds=4, size=(320, 180),
+                                 fps=25, layout="cuts", seed=3)
+    model = load_face_model(SAMPLE_MODEL, CPU)
+    out = tmp_path / "debate.swapped.mp4"
+    summary = render_video(sample.debate, out, model, load_pipeline("debate"),
+                           SwapTarget(swap=True), CPU, RenderOptions())
+    assert summary.faces_swapped > 0
+    record = json.loads(Path(sample.record).read_text())
+    translator = Translator(model, CPU)
+    from faceswap_gan.faces.align import align_face
+    from faceswap_gan.faces.track import FaceTracker
+    from faceswap_gan.render.pipeline import extract_config_for
+    from faceswap_gan.video.reader import VideoReader
+
+    extract = extract_config_for(model, load_pipeline("debate"))
+    per_frame = {f["index"]: f for f in record["frames"]}
+    votes: dict[tuple[str, str], int] = {}
+    with FaceTracker(extract, 25) as tracker, VideoReader(out) as reader:
+        for frame in reader:
+            truth = per_frame.get(frame.index, {}).get("faces", [])
+            for face in tracker.update(frame):
+                if len(truth) != 1:
+                    continue
+                crop = align_face(frame.image, face, extract.crop_size, extract.padding).image
+                probs = np.asarray(translator.classify(crop[None]))[0]
+                key = (truth[0]["speaker"], model.speakers[int(np.argmax(probs))])
+                votes[key] = votes.get(key, 0) + 1
+    swapped = sum(v for (was, now), v in votes.items() if was != now)
+    assert swapped > 0.8 * sum(votes.values()), votes

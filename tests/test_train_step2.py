@@ -1,0 +1,45 @@
+"""Step 2 (the paper's recipe): with G frozen, the encoder learns to recover z."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from test_train_data import write_portrait_crops
+
+from faceswap_gan.config import load_pipeline
+from faceswap_gan.models.checkpoint import load_face_model
+from faceswap_gan.training.loop import TrainRequest, train
+from faceswap_gan.training.previews import read_metrics
+from faceswap_gan.training.step2 import z_error
+from faceswap_gan.workspace import resolve_workspace
+
+
+def test_step2_lowers_the_z_error(tmp_path: Path) -> None:
+    ws = resolve_workspace(tmp_path / "ws")
+    write_portrait_crops(ws.faces_dir, size=32, count=10)
+    cpu = torch.device("cpu")
+    # Enough step-1 steps for G's batch-norm running statistics to leave their initial values,
+    # so the eval-mode G that step 2 freezes depends on z.
+    train(TrainRequest(ws, 1, ws.model_dir(), load_pipeline("tiny"), steps=30, show_progress=False))
+    pipeline = load_pipeline("tiny")
+    pipeline.train2.recon_weight = 0.0  # the paper's loss only: MSE(E(G(z, c)), z)
+    pipeline.train2.lr = 1e-3
+    pipeline.train2.batch_size = 16
+    pipeline.train2.log_every = 10
+    pipeline.train2.checkpoint_every = 1000
+    pipeline.train2.preview_every = 1000
+    req = TrainRequest(ws, 2, ws.model_dir(), pipeline, steps=1, show_progress=False)
+    train(req)
+    before = load_face_model(ws.model_dir(), cpu)
+    err_before = z_error(before.encoder, before.generator, 256, seed=9, device=cpu)
+    req.steps = 100
+    summary = train(req)
+    assert (summary.start_step, summary.end_step) == (1, 100)
+    after = load_face_model(ws.model_dir(), cpu)
+    # held-out z, E in eval mode (as at render time)
+    err_after = z_error(after.encoder, after.generator, 256, seed=9, device=cpu)
+    assert err_before > 0.25  # about Var(U[-1, 1]) = 1/3: an untrained E knows nothing of z
+    assert err_after < 0.4 * err_before, (err_before, err_after)
+    rows = read_metrics(ws.model_dir() / "logs" / "step2" / "metrics.jsonl")
+    assert rows[-1]["z_mse"] < 0.5 * rows[1]["z_mse"]
