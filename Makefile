@@ -22,6 +22,7 @@ demo: install
 	$(PY) samples/demo.py --workspace $(WORKSPACE)
 
 test: install
+	$(VENV)/bin/ruff check faceswap_gan tests benchmarks samples
 	$(PY) -m pytest -q
 
 lint: install

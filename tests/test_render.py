@@ -222,8 +222,9 @@ def test_video_without_faces_passes_through(ws, model, tmp_path):
 
 def test_odd_frame_size_kept(ws, model, tmp_path):
     """A 321x181 input (4:4:4, as libx264 takes odd sides) comes out 321x181."""
-    from faceswap_gan.video.remux import SwapVideoWriter
     from render_fixtures import portrait_frame, portraits
+
+    from faceswap_gan.video.remux import SwapVideoWriter
 
     src = tmp_path / "odd.mp4"
     face = portraits()["speaker_a"]

@@ -213,7 +213,7 @@ def test_cli_refuses_bad_portraits(tmp_path, capsys):
     garbage = tmp_path / "garbage.jpg"
     garbage.write_bytes(b"this is not an image")
     code, err = _run_cli([out, "--portrait", f"a={garbage}", "--portrait", f"b={garbage}"], capsys)
-    assert code == 1 and "error: cannot read" in err
+    assert code == 1 and "is not a readable image" in err
 
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((240, 240, 3), 127, np.uint8))

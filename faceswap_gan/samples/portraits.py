@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from faceswap_gan.errors import FaceswapError
+from faceswap_gan.video.reader import read_image
 
 DEFAULT_SPEAKERS = ("speaker_a", "speaker_b")
 
@@ -55,11 +56,7 @@ def load_portrait(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FaceswapError(f"portrait not found: {path}")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise FaceswapError(f"cannot read {path} as an image (PNG, JPEG, BMP, TIFF, WebP)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return read_image(path)
 
 
 def parse_portrait_option(value: str) -> tuple[str, Path]:
