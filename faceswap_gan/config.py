@@ -84,6 +84,8 @@ class Step2Config:
     steps: int = 30000
     recon_weight: float = 0.0  # ours: weight of |x - G(E(x), c_x)| on real crops
     feature_weight: float = 0.0  # ours: the same reconstruction in D's features
+    translate_weight: float = 0.0  # ours: D's class loss on G(E(x), c') for another speaker c'
+    z_clamp: bool = False  # ours: keep E(x) inside G's prior [-1, 1] (training and inference)
     amp: bool = True  # as train1.amp
     channels_last: bool = True
     checkpoint_every: int = 500

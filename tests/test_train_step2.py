@@ -43,3 +43,32 @@ def test_step2_lowers_the_z_error(tmp_path: Path) -> None:
     assert err_after < 0.4 * err_before, (err_before, err_after)
     rows = read_metrics(ws.model_dir() / "logs" / "step2" / "metrics.jsonl")
     assert rows[-1]["z_mse"] < 0.5 * rows[1]["z_mse"]
+
+
+def test_translation_loss_and_z_clamp(tmp_path: Path) -> None:
+    """Ours: D's class loss on G(E(x), c') is logged and trained; z stays in G's prior."""
+    import numpy as np
+
+    from faceswap_gan.models.inference import Translator
+    from faceswap_gan.training.data import load_faces
+
+    ws = resolve_workspace(tmp_path / "ws")
+    write_portrait_crops(ws.faces_dir, size=32, count=10)
+    cpu = torch.device("cpu")
+    train(TrainRequest(ws, 1, ws.model_dir(), load_pipeline("tiny"), steps=10, show_progress=False))
+    pipeline = load_pipeline("tiny")
+    pipeline.train2.translate_weight = 1.0
+    pipeline.train2.z_clamp = True
+    pipeline.train2.log_every = 1
+    train(TrainRequest(ws, 2, ws.model_dir(), pipeline, steps=3, show_progress=False))
+    rows = read_metrics(ws.model_dir() / "logs" / "step2" / "metrics.jsonl")
+    assert all(np.isfinite(r["translate_ce"]) and r["translate_ce"] >= 0 for r in rows)
+    model = load_face_model(ws.model_dir(), cpu)
+    translator = Translator(model, cpu, autocast=False)
+    assert translator.z_clamp
+    faces = load_faces(ws, model.speakers, size=32)
+    crops = faces.images.permute(0, 2, 3, 1).numpy()
+    raw = model.encoder(torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 127.5 - 1)
+    z = translator.encode(crops)
+    assert np.abs(z).max() <= 1.0
+    np.testing.assert_allclose(z, raw.detach().clamp(-1, 1).numpy(), atol=1e-4)

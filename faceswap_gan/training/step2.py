@@ -98,10 +98,15 @@ class Step2Trainer:
                 fake = self.g(z, c).contiguous(memory_format=self.memory_format)
             z_mse = losses.z_error(self.e(fake), z)
             loss = z_mse
-            if self.cfg.recon_weight > 0 or self.cfg.feature_weight > 0:
+            if self.cfg.recon_weight > 0 or self.cfg.feature_weight > 0 or self.cfg.translate_weight > 0:
                 real_u8, labels = sample_batch(self.faces, self.batch, rng)
+                labels = labels.to(self.device)
                 x = to_float(real_u8, self.device).contiguous(memory_format=self.memory_format)
-                x_rec = self.g(self.e(x), labels.to(self.device))
+                z_real = self.e(x)
+                if self.cfg.z_clamp:
+                    # G only ever saw z in [-1, 1]; outside it the label loses its grip on identity.
+                    z_real = z_real.clamp(-1.0, 1.0)
+                x_rec = self.g(z_real, labels)
                 recon = losses.pixel_recon(x, x_rec)
                 out["recon_l1"] = recon.item()
                 if self.cfg.recon_weight > 0:
@@ -110,6 +115,15 @@ class Step2Trainer:
                     feat = losses.pixel_recon(self.d.features(x), self.d.features(x_rec))
                     out["recon_feat"] = feat.item()
                     loss = loss + self.cfg.feature_weight * feat
+                if self.cfg.translate_weight > 0:
+                    # The translation must read as its target speaker to D's class head, so E
+                    # cannot hide the source identity in z.
+                    shift = torch.randint(1, self.spec.n_classes, labels.shape, generator=rng)
+                    target = (labels + shift.to(self.device)) % self.spec.n_classes
+                    _, class_logits = self.d(self.g(z_real, target))
+                    translate = losses.class_loss(class_logits, target)
+                    out["translate_ce"] = translate.item()
+                    loss = loss + self.cfg.translate_weight * translate
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         average_gradients(self.e.parameters(), self.dist)
