@@ -7,9 +7,9 @@
 set -euo pipefail
 WS=${1:-workspace_sample_model}
 FS=".venv/bin/faceswap"
-PAPER_STEPS1=${PAPER_STEPS1:-STEPS_PAPER1}
-DEBATE_STEPS1=${DEBATE_STEPS1:-STEPS_DEBATE1}
-STEPS2=${STEPS2:-STEPS_2}
+PAPER_STEPS1=${PAPER_STEPS1:-1391}
+DEBATE_STEPS1=${DEBATE_STEPS1:-4306}
+STEPS2=${STEPS2:-1500}
 
 $FS samples --workspace "$WS"                      # 30 s per speaker, 640x360, seed 0
 $FS extract "$WS/samples/speaker_a.mp4" --speaker speaker_a --workspace "$WS"
@@ -20,7 +20,7 @@ $FS train --step 1 --pipeline paper  --model paper  --steps "$PAPER_STEPS1"  --w
 $FS train --step 1 --pipeline debate --model debate --steps "$DEBATE_STEPS1" --workspace "$WS" &
 wait
 $FS train --step 2 --model paper  --steps "$STEPS2" --workspace "$WS" &
-$FS train --step 2 --model debate --steps "$STEPS2" --workspace "$WS" &
+$FS train --step 2 --model debate --pipeline debate --steps "$STEPS2" --workspace "$WS" &
 wait
 unset OMP_NUM_THREADS
 
