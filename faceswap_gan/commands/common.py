@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -54,3 +55,13 @@ def open_run(workspace: str | None, pipeline: str | None) -> tuple[Workspace, Pi
 def console() -> Console:
     """Progress and tables go to stderr so stdout stays clean for scripts."""
     return Console(stderr=True)
+
+
+def with_render_overrides(preset: Pipeline, color: str | None, seamless: bool | None) -> Pipeline:
+    """The preset with the blend options given on the command line (None: keep the preset's)."""
+    render = preset.render
+    if color is not None:
+        render = dataclasses.replace(render, color=color)
+    if seamless is not None:
+        render = dataclasses.replace(render, seamless=seamless)
+    return dataclasses.replace(preset, render=render)

@@ -12,6 +12,7 @@ from faceswap_gan.commands.common import (
     device_option,
     open_run,
     pipeline_option,
+    with_render_overrides,
     workspace_option,
 )
 from faceswap_gan.errors import FaceswapError
@@ -79,7 +80,6 @@ def command(input_path: Path, to: str | None, swap: bool, only: str | None, assi
       faceswap render debate.mp4 --only speaker_a --start 10 --frames 250 --preview
       faceswap render debate.mp4 --swap --assign left=speaker_a,right=speaker_b
     """
-    import dataclasses
 
     from faceswap_gan.device import resolve_device
     from faceswap_gan.models.checkpoint import load_face_model
@@ -104,12 +104,7 @@ def command(input_path: Path, to: str | None, swap: bool, only: str | None, assi
         if not os.access(output.parent, os.W_OK):
             output = ws.renders_dir / output.name
     check_output(input_path, output, force)
-    render_cfg = preset_cfg.render
-    if color is not None:
-        render_cfg = dataclasses.replace(render_cfg, color=color)
-    if seamless is not None:
-        render_cfg = dataclasses.replace(render_cfg, seamless=seamless)
-    preset_cfg = dataclasses.replace(preset_cfg, render=render_cfg)
+    preset_cfg = with_render_overrides(preset_cfg, color, seamless)
 
     dev = resolve_device(device)
     model_path = locate_model(ws, model_name)

@@ -11,6 +11,7 @@ from faceswap_gan.commands.common import (
     device_option,
     open_run,
     pipeline_option,
+    with_render_overrides,
     workspace_option,
 )
 from faceswap_gan.commands.render import model_options
@@ -37,7 +38,6 @@ def command(image_path: Path, to: str, output: Path | None, force: bool, model_n
       faceswap translate portrait.jpg --to speaker_b
       faceswap translate portrait.png --to female --model faces_by_gender -o out.png
     """
-    import dataclasses
 
     import cv2
 
@@ -59,12 +59,7 @@ def command(image_path: Path, to: str, output: Path | None, force: bool, model_n
     ext = output.suffix.lower()
     if ext not in (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"):
         raise FaceswapError(f"cannot write '{ext}' images; use .png or .jpg")
-    render = preset.render
-    if color is not None:
-        render = dataclasses.replace(render, color=color)
-    if seamless is not None:
-        render = dataclasses.replace(render, seamless=seamless)
-    preset = dataclasses.replace(preset, render=render)
+    preset = with_render_overrides(preset, color, seamless)
     dev = resolve_device(device)
     model_path = locate_model(ws, model_name)
     model = load_face_model(model_path, dev, need_encoder=True)

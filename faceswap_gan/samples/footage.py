@@ -476,17 +476,7 @@ def generate_sample_set(
             render_plan(plan, analysed, out_dir, progress=progress)
     write_json_atomic_manifest(manifest_path, settings, complete=True)
 
-    files = {p.name: clip_files(out_dir, p.name) for p in plans}
-    return SampleSet(
-        speakers=names,
-        speaker_clips={name: files[name].video for name in names},
-        debate=files["debate"].video,
-        truth=files["debate_truth"].video,
-        record=files["debate"].record,
-        records={k: v.record for k, v in files.items()},
-        landmarks={k: v.landmarks for k, v in files.items()},
-        out_dir=out_dir,
-    )
+    return _sample_set(out_dir, names, {p.name: clip_files(out_dir, p.name) for p in plans})
 
 
 def write_json_atomic_manifest(path: Path, settings: dict[str, Any], complete: bool) -> None:
@@ -507,6 +497,11 @@ def load_sample_set(out_dir: Path) -> SampleSet | None:
     files = {c: clip_files(out_dir, c) for c in clips}
     if not all(Path(p).is_file() for f in files.values() for p in dataclasses.astuple(f)):
         return None
+    return _sample_set(out_dir, names, files)
+
+
+def _sample_set(out_dir: Path, names: list[str], files: dict[str, Any]) -> SampleSet:
+    """The SampleSet over each clip's files (``clip_files``), speakers in ``names`` order."""
     return SampleSet(
         speakers=names,
         speaker_clips={n: files[n].video for n in names},
