@@ -66,3 +66,15 @@ def make_footage(folder: Path, frames: int = 10) -> dict[str, Path]:
         alone = [sway(panel, t, 2.0) for t in range(24)]
         paths[name] = write_clip(folder / f"{name}.mp4", alone)
     return paths
+
+
+def eval_cli(footage: dict, *extra: str) -> None:
+    """`faceswap eval` on the footage of ``make_footage`` with its speaker clips."""
+    from faceswap_gan.cli import main
+
+    main([
+        "eval", "--clip", str(footage["clip"]), "--truth", str(footage["truth"]),
+        "--speaker-clip", f"speaker_a={footage['speaker_a']}",
+        "--speaker-clip", f"speaker_b={footage['speaker_b']}",
+        "--workspace", str(footage["workspace"]), *extra,
+    ])

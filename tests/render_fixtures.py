@@ -99,3 +99,16 @@ def train_tiny_model(workspace: Path) -> Path:
         except SystemExit as exc:
             assert exc.code in (0, None), f"train --step {step} failed"
     return workspace / "models" / "default"
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str]:
+    """Run `faceswap ARGS` in-process; (exit code, stderr + stdout)."""
+    from faceswap_gan.cli import main
+
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.err + captured.out

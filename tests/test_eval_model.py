@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from eval_footage import make_footage
-
-from faceswap_gan.cli import main
+from eval_footage import eval_cli, make_footage
 
 
 @pytest.fixture(scope="module")
@@ -18,22 +16,13 @@ def footage(tmp_path_factory):
     return paths
 
 
-def _eval(footage, *extra: str) -> None:
-    main([
-        "eval", "--clip", str(footage["clip"]), "--truth", str(footage["truth"]),
-        "--speaker-clip", f"speaker_a={footage['speaker_a']}",
-        "--speaker-clip", f"speaker_b={footage['speaker_b']}",
-        "--workspace", str(footage["workspace"]), *extra,
-    ])
-
-
 def test_eval_renders_with_a_tiny_model_end_to_end(footage):
     """--model: train the `tiny` preset for a few steps, render the clip with --swap, score it."""
     from render_fixtures import train_tiny_model  # the render tests' tiny-model helper
 
     model = train_tiny_model(footage["workspace"])
     out = footage["workspace"] / "model.json"
-    _eval(footage, "--model", str(model), "--pipeline", "tiny", "--json", str(out),
+    eval_cli(footage, "--model", str(model), "--pipeline", "tiny", "--json", str(out),
           "--device", "cpu")
     report = json.loads(out.read_text())
     rendered = next((footage["workspace"] / "eval").glob("debate_default_tiny_*.mp4"))
@@ -46,6 +35,6 @@ def test_eval_renders_with_a_tiny_model_end_to_end(footage):
     assert not report["targets"]["identity_acc"]["met"]
     # A second run reuses the render instead of rendering again.
     mtime = rendered.stat().st_mtime
-    _eval(footage, "--model", str(model), "--pipeline", "tiny", "--json", str(out),
+    eval_cli(footage, "--model", str(model), "--pipeline", "tiny", "--json", str(out),
           "--device", "cpu")
     assert rendered.stat().st_mtime == mtime

@@ -7,7 +7,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-from eval_footage import make_footage, write_clip
+from eval_footage import eval_cli, make_footage, write_clip
 
 from faceswap_gan.cli import main
 
@@ -25,21 +25,12 @@ def footage(tmp_path_factory):
     return paths
 
 
-def _eval(footage, *extra: str) -> None:
-    main([
-        "eval", "--clip", str(footage["clip"]), "--truth", str(footage["truth"]),
-        "--speaker-clip", f"speaker_a={footage['speaker_a']}",
-        "--speaker-clip", f"speaker_b={footage['speaker_b']}",
-        "--workspace", str(footage["workspace"]), *extra,
-    ])
-
-
 @pytest.fixture(scope="module")
 def compared(footage):
     """One run scoring two renders side by side: the truth itself, and the unswapped clip."""
     out = footage["workspace"] / "compare.json"
     strip = footage["workspace"] / "strip.png"
-    _eval(footage, "--rendered", str(footage["truth"]), "--rendered", str(footage["clip"]),
+    eval_cli(footage, "--rendered", str(footage["truth"]), "--rendered", str(footage["clip"]),
           "--json", str(out), "--strip", str(strip))
     return json.loads(out.read_text()), strip
 
@@ -92,7 +83,7 @@ def test_a_degraded_render_scores_worse_the_more_it_is_degraded(footage, tmp_pat
         noisy = [np.clip(f + rng.normal(0, sigma, f.shape), 0, 255).astype(np.uint8) for f in truth]
         args += ["--rendered", str(write_clip(tmp_path / f"noisy_{sigma}.mp4", noisy))]
     out = tmp_path / "noisy.json"
-    _eval(footage, *args, "--json", str(out), "--strip", str(tmp_path / "s.png"))
+    eval_cli(footage, *args, "--json", str(out), "--strip", str(tmp_path / "s.png"))
     light, heavy = (r["overall"] for r in json.loads(out.read_text())["reports"])
     assert 1.0 > light["ssim"] > heavy["ssim"]
     assert 100.0 > light["psnr"] > heavy["psnr"]
@@ -101,14 +92,14 @@ def test_a_degraded_render_scores_worse_the_more_it_is_degraded(footage, tmp_pat
 
 def test_bad_input_is_a_one_line_error(footage, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        _eval(footage, "--rendered", str(tmp_path / "missing.mp4"))
+        eval_cli(footage, "--rendered", str(tmp_path / "missing.mp4"))
     assert exit_info.value.code == 1
     err = capsys.readouterr().err
     assert "error: rendered video not found" in err and "Traceback" not in err
 
     short = write_clip(tmp_path / "short.mp4", [np.zeros((128, 256, 3), np.uint8)] * 3)
     with pytest.raises(SystemExit) as exit_info:
-        _eval(footage, "--rendered", str(short))
+        eval_cli(footage, "--rendered", str(short))
     assert exit_info.value.code == 1
     assert "must have the same frames" in capsys.readouterr().err
 

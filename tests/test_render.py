@@ -9,9 +9,8 @@ import av
 import numpy as np
 import pytest
 import torch
-from render_fixtures import CLIP_FPS, CLIP_FRAMES, train_tiny_model, write_clip
+from render_fixtures import CLIP_FPS, CLIP_FRAMES, run_cli, train_tiny_model, write_clip
 
-from faceswap_gan.cli import main
 from faceswap_gan.config import load_pipeline
 from faceswap_gan.errors import FaceswapError
 from faceswap_gan.models.checkpoint import load_face_model
@@ -48,16 +47,6 @@ def rendered(ws, model):
 def _decode(path: Path) -> list[np.ndarray]:
     with av.open(str(path)) as c:
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-
-
-def _run(args: list[str], capsys) -> tuple[int, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.err + captured.out
 
 
 def test_output_keeps_frames_rate_duration_audio(ws, rendered):
@@ -175,26 +164,26 @@ def test_swap_needs_speakers_from_d_or_assign(ws, model, tmp_path):
 def test_cli_default_name_force_and_errors(ws, capsys):
     clip = ws / "clip.mp4"
     base = ["render", str(clip), "--workspace", str(ws), "--pipeline", "tiny", "--frames", "3"]
-    code, text = _run(base + ["--to", "speaker_b"], capsys)
+    code, text = run_cli(base + ["--to", "speaker_b"], capsys)
     assert code == 0, text
     assert (ws / "clip.speaker_b.mp4").is_file() and "faces swapped" in text
-    code, text = _run(base + ["--to", "speaker_b"], capsys)
+    code, text = run_cli(base + ["--to", "speaker_b"], capsys)
     assert code == 1 and "exists; use --force" in text
-    assert _run(base + ["--to", "speaker_b", "--force"], capsys)[0] == 0
-    code, text = _run(base + ["--to", "nobody"], capsys)
+    assert run_cli(base + ["--to", "speaker_b", "--force"], capsys)[0] == 0
+    code, text = run_cli(base + ["--to", "nobody"], capsys)
     assert code == 1 and "unknown speaker 'nobody'" in text and "speaker_a, speaker_b" in text
-    code, text = _run(base + ["--to", "speaker_a", "--model", str(ws / "nope")], capsys)
+    code, text = run_cli(base + ["--to", "speaker_a", "--model", str(ws / "nope")], capsys)
     assert code == 1 and "no model" in text
-    code, text = _run(["render", str(ws / "missing.mp4"), "--to", "speaker_a",
+    code, text = run_cli(["render", str(ws / "missing.mp4"), "--to", "speaker_a",
                        "--workspace", str(ws)], capsys)
     assert code == 1 and "file not found" in text
     (ws / "notvideo.mp4").write_text("hello")
-    code, text = _run(["render", str(ws / "notvideo.mp4"), "--to", "speaker_a", "--workspace",
+    code, text = run_cli(["render", str(ws / "notvideo.mp4"), "--to", "speaker_a", "--workspace",
                        str(ws), "--pipeline", "tiny"], capsys)
     assert code == 1 and "error: " in text and "not a video" in text and "Traceback" not in text
-    code, text = _run(base + ["--swap", "--to", "speaker_a"], capsys)
+    code, text = run_cli(base + ["--swap", "--to", "speaker_a"], capsys)
     assert code == 1 and "--swap cannot be combined" in text
-    code, text = _run(base, capsys)
+    code, text = run_cli(base, capsys)
     assert code == 1 and "--to SPEAKER, --swap or --only" in text
     assert not list(ws.glob(".clip*"))  # no temporary files left behind
 

@@ -7,9 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from render_fixtures import portraits, train_tiny_model
-
-from faceswap_gan.cli import main
+from render_fixtures import portraits, run_cli, train_tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -22,19 +20,9 @@ def ws(tmp_path_factory) -> Path:
     return root
 
 
-def _run(args: list[str], capsys) -> tuple[int, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.err + captured.out
-
-
 def test_translate_changes_only_the_face(ws, capsys):
     src = ws / "astronaut.png"
-    code, text = _run(["translate", str(src), "--to", "speaker_b", "--workspace", str(ws)], capsys)
+    code, text = run_cli(["translate", str(src), "--to", "speaker_b", "--workspace", str(ws)], capsys)
     assert code == 0, text
     out = ws / "astronaut.speaker_b.png"
     before = cv2.imread(str(src))
@@ -47,9 +35,9 @@ def test_translate_changes_only_the_face(ws, capsys):
     assert 60 < xs.mean() < 180 and 30 < ys.mean() < 140
     # The hair and the suit, away from the face, are exactly as they were (PNG is lossless).
     assert not changed[200:, :].any() and not changed[:, :40].any()
-    code, text = _run(["translate", str(src), "--to", "speaker_b", "--workspace", str(ws)], capsys)
+    code, text = run_cli(["translate", str(src), "--to", "speaker_b", "--workspace", str(ws)], capsys)
     assert code == 1 and "--force" in text
-    code, text = _run(["translate", str(src), "--to", "speaker_b", "--workspace", str(ws),
+    code, text = run_cli(["translate", str(src), "--to", "speaker_b", "--workspace", str(ws),
                        "--seamless", "--color", "hist", "-o", str(ws / "s.jpg")], capsys)
     assert code == 0, text
     assert (ws / "s.jpg").is_file()
@@ -57,16 +45,16 @@ def test_translate_changes_only_the_face(ws, capsys):
 
 def test_translate_errors(ws, capsys):
     base = ["--workspace", str(ws)]
-    code, text = _run(["translate", str(ws / "wall.png"), "--to", "speaker_b", *base], capsys)
+    code, text = run_cli(["translate", str(ws / "wall.png"), "--to", "speaker_b", *base], capsys)
     assert code == 1 and "no face found" in text
-    code, text = _run(["translate", str(ws / "astronaut.png"), "--to", "zed", *base], capsys)
+    code, text = run_cli(["translate", str(ws / "astronaut.png"), "--to", "zed", *base], capsys)
     assert code == 1 and "unknown speaker 'zed'" in text and "speaker_a, speaker_b" in text
-    code, text = _run(["translate", str(ws / "astronaut.png"), "--to", "speaker_b",
+    code, text = run_cli(["translate", str(ws / "astronaut.png"), "--to", "speaker_b",
                        "--model", "missing", "-o", str(ws / "m.png"), *base], capsys)
     assert code == 1 and "no model 'missing'" in text and "default" in text
-    code, text = _run(["translate", str(ws / "nope.png"), "--to", "speaker_b", *base], capsys)
+    code, text = run_cli(["translate", str(ws / "nope.png"), "--to", "speaker_b", *base], capsys)
     assert code == 1 and "file not found" in text
     (ws / "bad.png").write_text("not an image")
-    code, text = _run(["translate", str(ws / "bad.png"), "--to", "speaker_b", *base], capsys)
+    code, text = run_cli(["translate", str(ws / "bad.png"), "--to", "speaker_b", *base], capsys)
     assert code == 1 and "not a readable image" in text
     assert not list(ws.glob(".*")), "temporary files left behind"
