@@ -22,21 +22,11 @@ import av
 import numpy as np
 
 from faceswap_gan.fileio import atomic_path
+from faceswap_gan.video.writer import as_frame_rate
 
 # Audio is muxed this far ahead of the video written so far (the muxer interleaves exactly).
 _AUDIO_LEAD_S = 0.5
 _MUX_OPTIONS = {"movflags": "+faststart+use_metadata_tags"}
-
-
-def exact_rate(fps: Fraction | float) -> Fraction:
-    """A frame rate as a Fraction, recovering NTSC rates from floats (29.97 -> 30000/1001)."""
-    if isinstance(fps, Fraction):
-        return fps
-    value = float(fps)
-    for ntsc in (Fraction(24000, 1001), Fraction(30000, 1001), Fraction(60000, 1001)):
-        if abs(float(ntsc) - value) < 1e-3:
-            return ntsc
-    return Fraction(value).limit_denominator(1001)
 
 
 class SwapVideoWriter:
@@ -63,7 +53,7 @@ class SwapVideoWriter:
     ) -> None:
         self.path = Path(path)
         self.width, self.height = int(width), int(height)
-        self.fps = exact_rate(fps)
+        self.fps = as_frame_rate(fps)
         self.start, self.end = float(start), end
         self.frames_written = 0
         self.audio_packets_written = 0
