@@ -16,26 +16,24 @@ import os
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
 
 import av
-import numpy as np
 
 from faceswap_gan.fileio import atomic_path
-from faceswap_gan.video.writer import as_frame_rate
+from faceswap_gan.video.writer import VideoWriter
 
 # Audio is muxed this far ahead of the video written so far (the muxer interleaves exactly).
 _AUDIO_LEAD_S = 0.5
 _MUX_OPTIONS = {"movflags": "+faststart+use_metadata_tags"}
 
 
-class SwapVideoWriter:
+class SwapVideoWriter(VideoWriter):
     """Encode RGB frames to H.264 and copy ``audio_source``'s audio packets beside them.
 
     ``start``/``end`` (seconds, in the source's clock) choose the audio that goes with the
     frames: packets from ``start`` up to ``end`` (None: to the end of the stream). Frame
     timestamps given to ``write`` are in the same clock; both streams are shifted by
-    ``start`` so the output starts at 0.
+    ``start`` so the output starts at 0. Odd frame sizes are kept exactly (4:4:4).
     """
 
     def __init__(
@@ -51,34 +49,17 @@ class SwapVideoWriter:
         end: float | None = None,
         metadata: dict[str, str] | None = None,
     ) -> None:
-        self.path = Path(path)
-        self.width, self.height = int(width), int(height)
-        self.fps = as_frame_rate(fps)
-        self.start, self.end = float(start), end
-        self.frames_written = 0
+        # Set before the base class opens the file: its error path calls our _abort.
+        self.end = end
         self.audio_packets_written = 0
-        self._last_pts = -1
-        self._closed = False
-        self._stack = contextlib.ExitStack()
-        self._tmp = self._stack.enter_context(atomic_path(self.path))
         self._source: av.container.InputContainer | None = None
         self._audio_in = None
         self._audio_out = None
         self._audio_packets: Iterator[av.Packet] | None = None
         self._pending_audio: av.Packet | None = None
+        super().__init__(path, width, height, fps, crf=crf, preset=preset, metadata=metadata,
+                         odd_sizes="exact", start=start)
         try:
-            self._container = av.open(str(self._tmp), mode="w", format="mp4", options=_MUX_OPTIONS)
-            for key, value in (metadata or {}).items():
-                self._container.metadata[str(key)] = str(value)
-            video = self._container.add_stream("libx264", rate=self.fps)
-            video.width, video.height = self.width, self.height
-            # libx264 refuses odd sides in 4:2:0; 4:4:4 keeps the exact input size instead.
-            video.pix_fmt = "yuv420p" if self.width % 2 == 0 and self.height % 2 == 0 else "yuv444p"
-            video.time_base = Fraction(1, 1) / self.fps
-            video.codec_context.time_base = video.time_base
-            self._time_base = video.time_base  # the muxer may change the stream's later
-            video.options = {"crf": str(int(crf)), "preset": preset}
-            self._video = video
             if audio_source is not None:
                 self._open_audio(Path(audio_source))
         except BaseException:
@@ -98,25 +79,6 @@ class SwapVideoWriter:
         self._audio_in = self._source.streams.audio[0]
         self._audio_out = self._container.add_stream_from_template(self._audio_in)
         self._audio_packets = self._source.demux(self._audio_in)
-
-    def write(self, image: np.ndarray, timestamp: float | None = None) -> None:
-        """Encode one RGB uint8 (height, width, 3) frame shown at ``timestamp`` seconds."""
-        if image.shape != (self.height, self.width, 3) or image.dtype != np.uint8:
-            raise ValueError(
-                f"frame must be uint8 ({self.height}, {self.width}, 3), got {image.dtype} {image.shape}"
-            )
-        if timestamp is None:
-            pts = self._last_pts + 1
-        else:
-            # Keep the source's timing (variable frame rates too), never two frames at one pts.
-            pts = max(round((timestamp - self.start) * self.fps), self._last_pts + 1)
-        self._last_pts = pts
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-        frame.pts = pts
-        frame.time_base = self._time_base
-        for packet in self._video.encode(frame):
-            self._mux_video(packet)
-        self.frames_written += 1
 
     def _mux_video(self, packet: av.Packet) -> None:
         if packet.pts is not None:
@@ -156,45 +118,18 @@ class SwapVideoWriter:
             self._container.mux(packet)
             self.audio_packets_written += 1
 
-    def close(self) -> None:
-        """Flush the encoder and the remaining audio, finish the file, move it to ``path``."""
-        if self._closed:
-            return
-        try:
-            for packet in self._video.encode(None):
-                self._mux_video(packet)
-            self._mux_audio_until(None)
-            self._container.close()
-            if self._source is not None:
-                self._source.close()
-        except BaseException:
-            self._abort()
-            raise
-        self._closed = True
-        self._stack.close()
+    def _finish_audio(self) -> None:
+        self._mux_audio_until(None)
+        if self._source is not None:
+            self._source.close()
+            self._source = None
 
     def _abort(self) -> None:
-        self._closed = True
-        for container in (getattr(self, "_container", None), self._source):
-            if container is not None:
-                with contextlib.suppress(Exception):
-                    container.close()
-        with contextlib.suppress(RuntimeError):
-            self._stack.__exit__(RuntimeError, RuntimeError("aborted"), None)
-
-    def __enter__(self) -> SwapVideoWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self._abort()
+        if self._source is not None:
+            with contextlib.suppress(Exception):
+                self._source.close()
+            self._source = None
+        super()._abort()
 
 
 def copy_streams(source: str | os.PathLike, dest: str | os.PathLike,

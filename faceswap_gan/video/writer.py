@@ -1,10 +1,13 @@
 """H.264 + AAC MP4 writing through PyAV, atomically: nothing appears at the path until close.
 
 Frames are RGB uint8 (H, W, 3) of exactly the size given to the writer. libx264 with
-yuv420p needs even sides, so an odd width or height is padded by one pixel (the last
-column/row repeated) before encoding: the file is then ``encoded_size`` and the extra
-pixel is a copy of its neighbour. Frame ``i`` gets the presentation time ``i / fps``
-exactly (the stream's time base is ``1 / fps``).
+yuv420p needs even sides: with ``odd_sizes="pad"`` (the default) an odd width or height is
+padded by one pixel (the last column/row repeated), so the file is ``encoded_size``; with
+``"exact"`` an odd-sized video is encoded 4:4:4 at its exact size instead (what render
+uses, since its output must match the input). Frame ``i`` gets the presentation time
+``i / fps`` exactly (the stream's time base is ``1 / fps``), unless ``write`` is given the
+frame's own timestamp (variable frame rates). ``video/remux.py`` builds the render writer
+on this class, adding the input's audio packets copied unchanged.
 """
 
 from __future__ import annotations
@@ -59,17 +62,29 @@ class VideoWriter:
         preset: str = "veryfast",
         audio_rate: int | None = None,
         metadata: dict[str, str] | None = None,
+        odd_sizes: str = "pad",
+        start: float = 0.0,
     ) -> None:
+        if odd_sizes not in ("pad", "exact"):
+            raise ValueError(f"odd_sizes must be 'pad' or 'exact', got {odd_sizes!r}")
         if width < 2 or height < 2:
             raise ValueError(f"video size must be at least 2x2, got {width}x{height}")
         self.path = Path(path)
         self.width = int(width)
         self.height = int(height)
         self.fps = as_frame_rate(fps)
-        # yuv420p subsamples chroma 2x2, so libx264 wants even sides: pad by one pixel.
-        self.encoded_size = (self.width + self.width % 2, self.height + self.height % 2)
+        odd = self.width % 2 == 1 or self.height % 2 == 1
+        # yuv420p subsamples chroma 2x2, so libx264 wants even sides: pad by one pixel, or keep
+        # the size and encode 4:4:4.
+        if odd_sizes == "pad":
+            self.encoded_size = (self.width + self.width % 2, self.height + self.height % 2)
+        else:
+            self.encoded_size = (self.width, self.height)
+        pix_fmt = "yuv444p" if odd and odd_sizes == "exact" else "yuv420p"
+        self.start = float(start)  # seconds subtracted from the timestamps given to write()
         self.audio_rate = audio_rate
         self.frames_written = 0
+        self._last_pts = -1
         self.audio_samples_written = 0
         self._closed = False
 
@@ -85,7 +100,7 @@ class VideoWriter:
                 self._container.metadata[str(key)] = str(value)
             self._video = self._container.add_stream("libx264", rate=self.fps)
             self._video.width, self._video.height = self.encoded_size
-            self._video.pix_fmt = "yuv420p"
+            self._video.pix_fmt = pix_fmt
             # Frames carry their own copy: the muxer rewrites the stream's time base once the
             # header is written (mp4 picks its own timescale), and packets are rescaled to it.
             self._frame_time_base = Fraction(1, 1) / self.fps
@@ -105,8 +120,9 @@ class VideoWriter:
 
     # -- video ---------------------------------------------------------------------------
 
-    def write(self, image: np.ndarray) -> None:
-        """Encode one RGB uint8 frame of shape (height, width, 3)."""
+    def write(self, image: np.ndarray, timestamp: float | None = None) -> None:
+        """Encode one RGB uint8 frame of shape (height, width, 3), shown at ``timestamp``
+        seconds (minus ``start``) when given, else one frame after the last."""
         if image.shape != (self.height, self.width, 3) or image.dtype != np.uint8:
             raise ValueError(
                 f"frame must be uint8 ({self.height}, {self.width}, 3), "
@@ -116,12 +132,21 @@ class VideoWriter:
         pad_h = self.encoded_size[1] - self.height
         if pad_w or pad_h:
             image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+        if timestamp is None:
+            pts = self._last_pts + 1
+        else:
+            # Keep the source's timing (variable frame rates too), never two frames at one pts.
+            pts = max(round((timestamp - self.start) * self.fps), self._last_pts + 1)
+        self._last_pts = pts
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-        frame.pts = self.frames_written
+        frame.pts = pts
         frame.time_base = self._frame_time_base
         for packet in self._video.encode(frame):
-            self._container.mux(packet)
+            self._mux_video(packet)
         self.frames_written += 1
+
+    def _mux_video(self, packet: av.Packet) -> None:
+        self._container.mux(packet)
 
     # -- audio ---------------------------------------------------------------------------
 
@@ -160,11 +185,8 @@ class VideoWriter:
             return
         try:
             for packet in self._video.encode(None):
-                self._container.mux(packet)
-            if self._audio is not None:
-                self._encode_audio(final=True)
-                for packet in self._audio.encode(None):
-                    self._container.mux(packet)
+                self._mux_video(packet)
+            self._finish_audio()
             self._container.close()
         except BaseException:
             self._abort()
@@ -172,15 +194,20 @@ class VideoWriter:
         self._closed = True
         self._stack.close()  # renames the temporary file onto path
 
+    def _finish_audio(self) -> None:
+        """Encode what is left of the audio track (subclasses copy theirs instead)."""
+        if self._audio is not None:
+            self._encode_audio(final=True)
+            for packet in self._audio.encode(None):
+                self._container.mux(packet)
+
     def _abort(self) -> None:
         """Drop everything written so far; nothing is left at path or beside it."""
         self._closed = True
         with contextlib.suppress(Exception):
             self._container.close()
-        try:
+        with contextlib.suppress(RuntimeError):
             self._stack.__exit__(RuntimeError, RuntimeError("aborted"), None)
-        except RuntimeError:
-            pass
 
     def __enter__(self) -> VideoWriter:  # noqa: PYI034 (typing.Self needs 3.11; no typing_extensions dep)
         return self
