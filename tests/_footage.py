@@ -19,18 +19,15 @@ FPS = 25
 
 
 def astronaut() -> np.ndarray:
-    import skimage.data
+    from faceswap_gan.samples.portraits import default_portraits
 
-    return skimage.data.astronaut()[:400, 60:460].copy()  # 400 x 400, head and shoulders
+    return default_portraits()["speaker_a"][:400, 60:460].copy()  # 400 x 400, head and shoulders
 
 
 def hopper() -> np.ndarray:
-    from matplotlib import cbook
+    from faceswap_gan.samples.portraits import default_portraits
 
-    with cbook.get_sample_data("grace_hopper.jpg") as fh:
-        data = np.frombuffer(fh.read(), dtype=np.uint8)
-    img = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    return img[60:480, 40:460].copy()  # 420 x 420 around the face
+    return default_portraits()["speaker_b"][60:480, 40:460].copy()  # 420 x 420 around the face
 
 
 def placement(portrait: np.ndarray, cx: float, cy: float, side: float, angle: float = 0.0) -> np.ndarray:

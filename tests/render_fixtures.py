@@ -6,9 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
-import matplotlib.cbook
 import numpy as np
-import skimage.data
 
 from faceswap_gan.video.writer import VideoWriter
 
@@ -19,22 +17,18 @@ AUDIO_RATE = 16000
 
 
 def portraits() -> dict[str, np.ndarray]:
-    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
-        data = np.frombuffer(f.read(), np.uint8)
-    hopper = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    return {"speaker_a": skimage.data.astronaut(), "speaker_b": hopper}
+    from faceswap_gan.samples.portraits import default_portraits
+
+    return default_portraits()
 
 
 def mesh_landmarks(image: np.ndarray) -> np.ndarray:
-    import mediapipe as mp
+    """The portrait's 478-point mesh in pixels (the library's MediaPipe call)."""
+    from faceswap_gan.samples.portraits import find_face_mesh
 
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True,
-                                         max_num_faces=1) as mesh:
-        result = mesh.process(image)
-    assert result.multi_face_landmarks, "no face in the portrait"
-    h, w = image.shape[:2]
-    return np.array([(p.x * w, p.y * h, p.z * w) for p in result.multi_face_landmarks[0].landmark],
-                    dtype=np.float32)
+    landmarks = find_face_mesh(image)
+    assert landmarks is not None, "no face in the portrait"
+    return landmarks
 
 
 def portrait_frame(image: np.ndarray, size: tuple[int, int], shift: float) -> np.ndarray:

@@ -6,10 +6,9 @@ from fractions import Fraction
 
 import av
 import cv2
-import matplotlib.cbook
 import numpy as np
 import pytest
-import skimage.data
+from render_fixtures import mesh_landmarks
 
 from faceswap_gan.render.blend import crop_box_in_frame, paste_face
 from faceswap_gan.render.color import (
@@ -21,24 +20,12 @@ from faceswap_gan.render.color import (
 )
 from faceswap_gan.render.mask import crop_face_mask, face_hull, landmarks_to_crop
 from faceswap_gan.render.temporal import TemporalSmoother
+from faceswap_gan.samples.portraits import default_portraits
 from faceswap_gan.video.remux import SwapVideoWriter, audio_packets, copy_streams, read_metadata
 from faceswap_gan.video.threads import ThreadedSink
 from faceswap_gan.video.writer import VideoWriter
 
 CROP = 64
-
-
-def _mesh(image: np.ndarray) -> np.ndarray:
-    import mediapipe as mp
-
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True,
-                                         max_num_faces=1) as mesh:
-        result = mesh.process(image)
-    assert result.multi_face_landmarks, "MediaPipe found no face in the portrait"
-    h, w = image.shape[:2]
-    pts = np.array([(p.x * w, p.y * h, p.z * w) for p in result.multi_face_landmarks[0].landmark],
-                   dtype=np.float32)
-    return pts
 
 
 def _similarity_to_crop(landmarks: np.ndarray, size: int) -> np.ndarray:
@@ -54,13 +41,11 @@ def _similarity_to_crop(landmarks: np.ndarray, size: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def portraits():
-    astronaut = skimage.data.astronaut()
-    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
-        hopper = cv2.cvtColor(cv2.imdecode(np.frombuffer(f.read(), np.uint8), cv2.IMREAD_COLOR),
-                              cv2.COLOR_BGR2RGB)
+    faces = default_portraits()
+    astronaut, hopper = faces["speaker_a"], faces["speaker_b"]
     out = {}
     for name, image in (("astronaut", astronaut), ("hopper", hopper)):
-        lm = _mesh(image)
+        lm = mesh_landmarks(image)
         m = _similarity_to_crop(lm, CROP)
         crop = cv2.warpAffine(image, m, (CROP, CROP), flags=cv2.INTER_AREA)
         out[name] = {"image": image, "landmarks": lm, "matrix": m, "crop": crop,

@@ -32,16 +32,9 @@ PORTRAITS = {
 
 
 def portrait(name: str) -> np.ndarray:
-    if name == "astronaut":
-        from skimage import data
+    from faceswap_gan.samples.portraits import default_portraits
 
-        return data.astronaut()
-    import matplotlib.cbook
-
-    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
-        from matplotlib.image import imread
-
-        return np.asarray(imread(f))[..., :3].copy()
+    return default_portraits()["speaker_a" if name == "astronaut" else "speaker_b"]
 
 
 def write_portrait_crops(faces_dir: Path, size: int = 32, count: int = 12, seed: int = 0,
