@@ -62,6 +62,14 @@ class FaceModel:
     z_dim: int
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def label_of(self, speaker: str) -> int:
+        """The class index of a speaker; an unknown name lists the known ones."""
+        if speaker not in self.speakers:
+            raise FaceswapError(
+                f"unknown speaker '{speaker}' (this model knows: {', '.join(self.speakers)})"
+            )
+        return self.speakers.index(speaker)
+
 
 @dataclass
 class StageCheckpoint:

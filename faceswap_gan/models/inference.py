@@ -36,12 +36,7 @@ class Translator:
         return list(self.model.speakers)
 
     def label_of(self, speaker: str) -> int:
-        try:
-            return self.model.speakers.index(speaker)
-        except ValueError:
-            raise FaceswapError(
-                f"unknown speaker '{speaker}' (the model knows: {', '.join(self.model.speakers)})"
-            ) from None
+        return self.model.label_of(speaker)
 
     def _amp(self) -> contextlib.AbstractContextManager:
         return device_autocast(self.device, self.autocast)

@@ -130,14 +130,6 @@ def extract_config_for(model: object, pipeline: Pipeline) -> ExtractConfig:
                                padding=float(padding))
 
 
-def resolve_label(model: object, name: str) -> int:
-    """The class index of a speaker; an unknown name lists the known ones."""
-    speakers = list(model.speakers)  # type: ignore[attr-defined]
-    if name not in speakers:
-        raise FaceswapError(f"unknown speaker '{name}' (this model knows: {', '.join(speakers)})")
-    return speakers.index(name)
-
-
 def check_target(model: object, target: SwapTarget) -> None:
     """Reject impossible targets before any decoding starts."""
     speakers = list(model.speakers)  # type: ignore[attr-defined]
@@ -149,7 +141,7 @@ def check_target(model: object, target: SwapTarget) -> None:
         raise FaceswapError("--swap cannot be combined with --to or --only")
     for name in (target.to, target.only, *(target.assign or {}).values()):
         if name:
-            resolve_label(model, name)
+            model.label_of(name)
     if (target.swap or (target.only and not target.to)) and len(speakers) != 2:
         raise FaceswapError(
             f"--swap/--only without --to needs a two-speaker model; this one has "
@@ -204,8 +196,8 @@ class _Chooser:
         self.model, self.target, self.translator, self.width = model, target, translator, width
         self.speakers = list(model.speakers)  # type: ignore[attr-defined]
         self.votes = SpeakerVotes(len(self.speakers))
-        self.to_label = resolve_label(model, target.to) if target.to else None
-        self.only_label = resolve_label(model, target.only) if target.only else None
+        self.to_label = model.label_of(target.to) if target.to else None
+        self.only_label = model.label_of(target.only) if target.only else None
 
     def speaker_of(self, face: TrackedFace) -> int | None:
         if self.target.assign:

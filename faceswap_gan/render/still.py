@@ -9,7 +9,7 @@ import torch
 
 from faceswap_gan.config import Pipeline
 from faceswap_gan.errors import FaceswapError
-from faceswap_gan.render.pipeline import extract_config_for, resolve_label
+from faceswap_gan.render.pipeline import extract_config_for
 from faceswap_gan.render.swap import FaceSwapper
 from faceswap_gan.video.frames import VideoFrame
 
@@ -32,7 +32,7 @@ def translate_image(
     from faceswap_gan.faces.track import FaceTracker
     from faceswap_gan.models.inference import Translator
 
-    label = resolve_label(model, to)
+    label = model.label_of(to)
     extract = extract_config_for(model, pipeline)
     translator = Translator(model, device, autocast=use_autocast)
     swapper = FaceSwapper(translator, extract.crop_size, extract.padding, pipeline.render)
