@@ -27,7 +27,7 @@ from faceswap_gan import __version__
 from faceswap_gan.config import ExtractConfig, Pipeline
 from faceswap_gan.errors import FaceswapError
 from faceswap_gan.faces.types import TrackedFace
-from faceswap_gan.render.swap import FaceJob, FaceSwapper, as_numpy
+from faceswap_gan.render.swap import FaceJob, FaceSwapper
 from faceswap_gan.render.temporal import TemporalSmoother
 from faceswap_gan.render.watermark import add_watermark
 from faceswap_gan.video.frames import VideoFrame
@@ -206,15 +206,14 @@ class _Chooser:
             return None if name is None else self.speakers.index(name)
         return self.votes.speaker(face.track_id)
 
-    def vote(self, jobs: list[FaceJob], batch: int) -> None:
+    def vote(self, jobs: list[FaceJob]) -> None:
         if not self.target.needs_speakers or self.target.assign:
             return
         jobs = [job for job in jobs if self.votes.wants(job.track_id)]
         if not jobs:
             return
         crops = np.stack([j.crop.image for j in jobs])
-        probs = np.concatenate([as_numpy(self.translator.classify(crops[i:i + batch]))
-                                for i in range(0, len(jobs), batch)])
+        probs = self.translator.classify(crops)
         for job, p in zip(jobs, probs):
             self.votes.add(job.track_id, p)
 
@@ -257,7 +256,8 @@ def render_video(
     check_target(model, target)
     cfg = pipeline.render
     extract = extract_config_for(model, pipeline)
-    translator = Translator(model, device, autocast=options.use_autocast)
+    translator = Translator(model, device, autocast=options.use_autocast,
+                            batch_size=max(1, cfg.batch_size))
     smoother = TemporalSmoother(cfg.z_smoothing, cfg.color_smoothing)
     swapper = FaceSwapper(translator, extract.crop_size, extract.padding, cfg, smoother)
     started = time.perf_counter()
@@ -300,7 +300,7 @@ def render_video(
 
                 def flush() -> None:
                     _render_chunk(chunk, swapper, chooser, sink, options, counts, track_speakers,
-                                  cfg.batch_size, stages)
+                                  stages)
                     chunk.clear()
                     if progress is not None:
                         progress(RenderProgress(counts["frames"], total, counts["swapped"]))
@@ -353,7 +353,6 @@ def _render_chunk(
     options: RenderOptions,
     counts: dict[str, int],
     track_speakers: dict[int, str],
-    batch: int,
     stages: _StageClock,
 ) -> None:
     # Align every face of the chunk, then let D vote on who each track is.
@@ -362,7 +361,7 @@ def _render_chunk(
         _prepare(chunk, swapper, prepared)
     counts["seen"] += len(prepared)
     with stages("classify"):
-        chooser.vote([job for _, job in prepared], batch)
+        chooser.vote([job for _, job in prepared])
     jobs: list[tuple[int, FaceJob]] = []
     for slot, job in prepared:
         label = chooser.label_for(job.crop.face)

@@ -34,7 +34,8 @@ def translate_image(
 
     label = model.label_of(to)
     extract = extract_config_for(model, pipeline)
-    translator = Translator(model, device, autocast=use_autocast)
+    translator = Translator(model, device, autocast=use_autocast,
+                            batch_size=max(1, pipeline.render.batch_size))
     swapper = FaceSwapper(translator, extract.crop_size, extract.padding, pipeline.render)
     with FaceTracker(extract, 1.0) as tracker:
         faces = tracker.update(VideoFrame(index=0, timestamp=0.0, image=image), new_shot=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from faceswap_gan.render.blend import paste_face
 from faceswap_gan.render.color import lab_stats, match_histograms, transfer_lab
 from faceswap_gan.render.mask import crop_face_mask
 from faceswap_gan.render.temporal import TemporalSmoother
+
+if TYPE_CHECKING:  # torch-heavy; only the type is needed here
+    from faceswap_gan.models.inference import Translator
 
 
 @dataclass
@@ -36,19 +40,12 @@ class FaceJob:
         return self.crop.face.track_id
 
 
-def as_numpy(x: object) -> np.ndarray:
-    """Translator outputs as numpy, whether it hands back tensors or arrays."""
-    if hasattr(x, "detach"):
-        x = x.detach().float().cpu().numpy()  # type: ignore[attr-defined]
-    return np.asarray(x)
-
-
 class FaceSwapper:
     """Turns faces into another speaker's, in batches, with optional temporal smoothing."""
 
     def __init__(
         self,
-        translator: object,
+        translator: Translator,
         crop_size: int,
         padding: float,
         config: RenderConfig,
@@ -70,10 +67,8 @@ class FaceSwapper:
         """The generated crops (uint8 RGB, not yet colour corrected), in job order."""
         if not jobs:
             return []
-        batch = max(1, self.config.batch_size)
         crops = np.stack([job.crop.image for job in jobs])
-        z = np.concatenate([as_numpy(self.translator.encode(crops[i:i + batch]))
-                            for i in range(0, len(jobs), batch)])
+        z = self.translator.encode(crops)  # batched by the translator (render.batch_size)
         if self.smoother is not None:
             # In time order: each track's z is averaged with its own past (reset at cuts).
             for i, job in enumerate(jobs):
@@ -81,10 +76,7 @@ class FaceSwapper:
                     self.smoother.reset(z=True, color=False)
                 z[i] = self.smoother.smooth_z(job.track_id, z[i])
         labels = np.array([job.label for job in jobs], dtype=np.int64)
-        out = []
-        for i in range(0, len(jobs), batch):
-            out.extend(as_numpy(self.translator.generate(z[i:i + batch], labels[i:i + batch])))
-        return [np.ascontiguousarray(x, dtype=np.uint8) for x in out]
+        return list(self.translator.generate(z, labels))
 
     def recolor(self, job: FaceJob, generated: np.ndarray) -> np.ndarray:
         """The generated crop with the colour of the face it replaces (smoothed per track)."""
