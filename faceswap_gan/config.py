@@ -1,7 +1,7 @@
 """Pipeline presets: every setting a run uses, in one typed, plain-sight structure.
 
 A preset is a TOML file with one table per stage ([extract], [model], [train1],
-[train2], [render]). Named presets ship in ``pipelines/`` (installed as the package
+[train2], [train3], [render]). Named presets ship in ``pipelines/`` (installed as the package
 ``faceswap_gan.pipelines``); a path to any TOML file works too. Keys a preset leaves
 out take the defaults below; unknown keys are an error, so a typo never passes silently.
 """
@@ -54,6 +54,8 @@ class ModelConfig:
     g_width: int = 64  # "gf": G's last hidden layer has g_width channels, the first 8*g_width
     d_width: int = 64  # D's first conv has d_width channels, doubling per layer
     spectral_norm: bool = False  # in D (ours; the paper uses batch norm)
+    g_condition: str = "input"  # how G sees the speaker: "input" (paper) or "heads" (ours)
+    g_head_blocks: int = 2  # with "heads": G's last upsampling stages owned by each speaker
 
 
 @dataclass
@@ -94,6 +96,33 @@ class Step2Config:
 
 
 @dataclass
+class Step3Config:
+    """Ours: E and G fine-tuned together on real crops (deepfakes' warped-input reconstruction)."""
+
+    steps: int = 0  # 0: no step 3 (the paper's recipe ends at step 2)
+    batch_size: int = 32
+    lr: float = 1e-4  # E and G
+    lr_d: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    warp: float = 1.0  # strength of the random affine + smooth grid warp of E's input (0 = off)
+    warp_off: float = 0.2  # the last fraction of the steps sees unwarped input (sharper output)
+    l1_weight: float = 1.0  # |G(E(warp(x)), c_x) - x|
+    ssim_weight: float = 1.0  # 1 - SSIM of the same
+    focus_weight: float = 2.0  # extra loss weight on eyes and mouth (template regions; 0 = off)
+    adv_weight: float = 0.1  # D's real/fake + class loss on translations G(E(x), c'); 0 = no D
+    cycle_weight: float = 0.0  # latent cycle |E(G(E(x), c')) - E(x)|
+    ema_decay: float = 0.999  # EMA copies of E and G used for previews and inference; 0 = off
+    augment_flip: bool = True
+    augment_light: bool = True
+    amp: bool = True  # as train1.amp
+    channels_last: bool = True
+    checkpoint_every: int = 500
+    preview_every: int = 500
+    log_every: int = 50
+
+
+@dataclass
 class RenderConfig:
     batch_size: int = 32  # crops per E+G call
     color: str = "lab"  # "lab", "hist" or "none"
@@ -113,6 +142,7 @@ class Pipeline:
     model: ModelConfig = field(default_factory=ModelConfig)
     train1: Step1Config = field(default_factory=Step1Config)
     train2: Step2Config = field(default_factory=Step2Config)
+    train3: Step3Config = field(default_factory=Step3Config)
     render: RenderConfig = field(default_factory=RenderConfig)
     description: str = ""
 
@@ -125,6 +155,7 @@ _SECTIONS = {
     "model": ModelConfig,
     "train1": Step1Config,
     "train2": Step2Config,
+    "train3": Step3Config,
     "render": RenderConfig,
 }
 
@@ -193,6 +224,13 @@ def _check(p: Pipeline) -> None:
         raise FaceswapError(
             f"pipeline '{p.name}': extract.crop_size ({p.extract.crop_size}) must equal "
             f"model.size ({size})"
+        )
+    if p.model.g_condition not in ("input", "heads"):
+        raise FaceswapError(f"pipeline '{p.name}': model.g_condition must be 'input' or 'heads'")
+    stages = size.bit_length() - 3  # upsampling stages of G between 4x4 and the crop
+    if p.model.g_condition == "heads" and not 1 <= p.model.g_head_blocks <= stages - 1:
+        raise FaceswapError(
+            f"pipeline '{p.name}': model.g_head_blocks must be within 1..{stages - 1} at {size} px"
         )
     if p.train1.loss not in ("bce", "hinge"):
         raise FaceswapError(f"pipeline '{p.name}': train1.loss must be 'bce' or 'hinge'")

@@ -8,7 +8,10 @@ A model folder (``workspace/models/<name>/``) holds one folder per training step
     step2/  model.safetensors         encoder.*
             train_state.safetensors
             model.json                as step 1, plus step1_step: the step-1 checkpoint E was fit to
-    logs/step1/, logs/step2/          metrics.jsonl, loss.png, previews/ (written by the trainer)
+    step3/  model.safetensors         generator.*, encoder.*, discriminator.*, *_ema.* (ours)
+            train_state.safetensors
+            model.json                plus step1_step and step2_step: what step 3 started from
+    logs/step1/ .. logs/step3/        metrics.jsonl, loss.png, previews/ (written by the trainer)
 
 A step folder is written whole into a temporary sibling and swapped in by two renames, so a
 crash leaves either the old or the new checkpoint, never a mix. ``export_inference_model``
@@ -33,7 +36,7 @@ from torch import nn
 
 from faceswap_gan import __version__
 from faceswap_gan.errors import FaceswapError
-from faceswap_gan.fileio import atomic_path
+from faceswap_gan.fileio import atomic_path, usual_modes
 from faceswap_gan.models.networks import (
     ARCHITECTURE,
     Discriminator,
@@ -159,6 +162,7 @@ def save_stage(
         save_file(weights, str(tmp / WEIGHTS_FILE), metadata=header)
         save_file(state, str(tmp / STATE_FILE), metadata=header)
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        usual_modes(tmp)  # readable by others, as any tool's output (mkdtemp, safetensors: 0700/0600)
         old = directory.parent / f".{directory.name}.old"
         if old.exists():
             shutil.rmtree(old)
@@ -244,11 +248,12 @@ def _finish(model: FaceModel, device: torch.device) -> FaceModel:
 
 def load_face_model(path: Path, device: torch.device, need_encoder: bool = True) -> FaceModel:
     """Load a model folder (workspace/models/<name>), one of its step folders, or an exported
-    inference .safetensors file. G is step 1's EMA copy when training kept one."""
+    inference .safetensors file. G is step 1's EMA copy when training kept one; a step 3 fit
+    to the present steps 1 and 2 replaces G, E and D with its own."""
     path = Path(path)
     if path.is_file() or path.suffix == ".safetensors":
         return _load_inference_file(path, device, need_encoder)
-    if path.name in ("step1", "step2") and not (path / "step1").exists():
+    if path.name in ("step1", "step2", "step3") and not (path / "step1").exists():
         path = path.parent
     if not has_stage(path, 1):
         raise FaceswapError(f"no model at {path}; run `faceswap train --step 1` first")
@@ -277,10 +282,39 @@ def load_face_model(path: Path, device: torch.device, need_encoder: bool = True)
             encoder = Encoder(spec)
             load_module(encoder, "encoder", s2.weights, stage_dir(path, 2))
             meta["encoder"] = s2.meta
+            if has_stage(path, 3):
+                s3_meta = _load_step3(path, s1.meta, s2.meta, g, encoder, d, need_encoder)
+                if s3_meta is None:  # stale: keep neither step 3 nor a mix of steps
+                    encoder = None
+                    del meta["encoder"]
+                else:
+                    meta["encoder"] = s3_meta
     elif need_encoder:
         raise FaceswapError(f"no encoder at {path}; run `faceswap train --step 2` first")
     model = FaceModel(g, encoder, d, list(s1.meta["speakers"]), spec.size, spec.z_dim, meta)
     return _finish(model, device)
+
+
+def _load_step3(path: Path, meta1: dict, meta2: dict, g: Generator, e: Encoder,
+                d: Discriminator, need_encoder: bool) -> dict | None:
+    """Step 3's fine-tuned G, E and D (EMA copies when kept) replace steps 1 and 2's in place.
+
+    A step 3 trained from older steps 1 or 2 is never mixed with newer ones: an error when an
+    encoder is needed, else no encoder."""
+    where = stage_dir(path, 3)
+    s3 = read_stage(path, 3, with_state=False)
+    if s3.meta.get("step1_step") != meta1["step"] or s3.meta.get("step2_step") != meta2["step"]:
+        if need_encoder:
+            raise FaceswapError(
+                f"step 3 at {where} was trained from older steps 1 or 2; "
+                "run `faceswap train --step 3` again"
+            )
+        return None
+    has_ema = any(k.startswith("generator_ema.") for k in s3.weights)
+    load_module(g, "generator_ema" if has_ema else "generator", s3.weights, where)
+    load_module(e, "encoder_ema" if has_ema else "encoder", s3.weights, where)
+    load_module(d, "discriminator", s3.weights, where)
+    return s3.meta
 
 
 def export_inference_model(model_dir: Path, out_file: Path, dtype: torch.dtype = torch.float16) -> Path:

@@ -32,6 +32,8 @@ class NetworkSpec:
     g_width: int
     d_width: int
     spectral_norm: bool
+    g_condition: str = "input"  # "input" (the paper) or "heads" (per-speaker output blocks)
+    g_head_blocks: int = 0  # with "heads": upsampling stages per speaker before to-RGB
     architecture: str = ARCHITECTURE
 
     @classmethod
@@ -39,6 +41,8 @@ class NetworkSpec:
         return cls(
             size=model.size, z_dim=model.z_dim, n_classes=n_classes, embed_dim=model.embed_dim,
             g_width=model.g_width, d_width=model.d_width, spectral_norm=model.spectral_norm,
+            g_condition=model.g_condition,
+            g_head_blocks=model.g_head_blocks if model.g_condition == "heads" else 0,
         )
 
     def to_dict(self) -> dict:
@@ -58,8 +62,30 @@ def _conv_channels(width: int, n: int) -> list[int]:
     return [width * min(2**i, 8) for i in range(n)]
 
 
+def _up_stage(c_in: int, c_out: int) -> list[nn.Module]:
+    """One 5x5 stride-2 transposed conv doubling the map, batch norm, ReLU."""
+    return [
+        nn.ConvTranspose2d(c_in, c_out, 5, 2, padding=2, output_padding=1),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    ]
+
+
+def _to_rgb(c_in: int) -> list[nn.Module]:
+    """The last stride-2 transposed conv, to three channels in [-1, 1]."""
+    return [nn.ConvTranspose2d(c_in, 3, 5, 2, padding=2, output_padding=1), nn.Tanh()]
+
+
 class Generator(nn.Module):
-    """G(z, c): label embedding concatenated to z, dense to 4x4, stride-2 transposed convs, tanh."""
+    """G(z, c): dense to 4x4, stride-2 transposed convs, tanh.
+
+    How the speaker enters (``spec.g_condition``):
+    - ``"input"`` (the paper): a learned label embedding concatenated to z; one decoder draws
+      every speaker, so whatever z carries of the source face survives a translation.
+    - ``"heads"`` (ours): z alone feeds a shared trunk; the last ``g_head_blocks`` upsampling
+      stages and the to-RGB layer belong to each speaker, as the per-identity decoders of
+      deepfakes. Identity is drawn by speaker-specific layers that never see another face.
+    """
 
     def __init__(self, spec: NetworkSpec) -> None:
         super().__init__()
@@ -67,25 +93,47 @@ class Generator(nn.Module):
         # G mirrors D: its hidden widths are D's widths in reverse (8gf, 4gf, 2gf, gf at 64 px).
         widths = list(reversed(_conv_channels(spec.g_width, n)))
         self.spec = spec
-        self.embed = nn.Embedding(spec.n_classes, spec.embed_dim)
-        self.fc = nn.Linear(spec.z_dim + spec.embed_dim, widths[0] * 16)
+        heads = spec.g_condition == "heads"
+        n_head = spec.g_head_blocks if heads else 0
+        if not 0 <= n_head <= n - 1:
+            raise ValueError(f"g_head_blocks must be within 0..{n - 1} at {spec.size} px, got {n_head}")
+        self.embed = None if heads else nn.Embedding(spec.n_classes, spec.embed_dim)
+        self.fc = nn.Linear(spec.z_dim + (0 if heads else spec.embed_dim), widths[0] * 16)
         self.fc_bn = nn.BatchNorm2d(widths[0])
-        layers: list[nn.Module] = []
-        for c_in, c_out in zip(widths, widths[1:]):
-            layers += [
-                nn.ConvTranspose2d(c_in, c_out, 5, 2, padding=2, output_padding=1),
-                nn.BatchNorm2d(c_out),
-                nn.ReLU(inplace=True),
-            ]
-        layers += [nn.ConvTranspose2d(widths[-1], 3, 5, 2, padding=2, output_padding=1), nn.Tanh()]
-        self.up = nn.Sequential(*layers)
+        split = len(widths) - n_head  # stages before this index are shared
+        shared: list[nn.Module] = []
+        for c_in, c_out in zip(widths[:split - 1], widths[1:split]):
+            shared += _up_stage(c_in, c_out)
+        if heads:
+            self.up = nn.Sequential(*shared)
+            self.heads = nn.ModuleList(
+                nn.Sequential(
+                    *[m for c_in, c_out in zip(widths[split - 1:], widths[split:])
+                      for m in _up_stage(c_in, c_out)],
+                    *_to_rgb(widths[-1]),
+                )
+                for _ in range(spec.n_classes)
+            )
+        else:
+            self.up = nn.Sequential(*shared, *_to_rgb(widths[-1]))
+            self.heads = None
         self._first_width = widths[0]
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        h = torch.cat([z, self.embed(labels).to(z.dtype)], dim=1)
+        h = z if self.embed is None else torch.cat([z, self.embed(labels).to(z.dtype)], dim=1)
         h = self.fc(h).view(z.shape[0], self._first_width, 4, 4)
-        h = torch.relu(self.fc_bn(h))
-        return self.up(h)
+        h = self.up(torch.relu(self.fc_bn(h)))
+        if self.heads is None:
+            return h
+        # Each speaker's head draws its own faces; the batch is put back in its order.
+        parts, order = [], []
+        for label, head in enumerate(self.heads):
+            index = (labels == label).nonzero(as_tuple=True)[0]
+            if index.numel():
+                parts.append(head(h[index]))
+                order.append(index)
+        order_all = torch.cat(order)
+        return torch.cat(parts)[torch.argsort(order_all)]
 
 
 def _trunk(spec: NetworkSpec, width: int, spectral: bool) -> nn.Sequential:

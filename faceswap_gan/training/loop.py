@@ -36,18 +36,20 @@ from faceswap_gan.models.checkpoint import (
 )
 from faceswap_gan.models.networks import NetworkSpec
 from faceswap_gan.training import ddp, previews
-from faceswap_gan.training.data import choose_speakers, load_faces
+from faceswap_gan.training.data import FaceSet, choose_speakers, load_faces
 from faceswap_gan.training.step1 import Step1Trainer
 from faceswap_gan.training.step2 import Step2Trainer
+from faceswap_gan.training.step3 import Step3Trainer
 from faceswap_gan.workspace import Workspace
 
-Trainer = Union[Step1Trainer, Step2Trainer]
+Trainer = Union[Step1Trainer, Step2Trainer, Step3Trainer]
+STAGES = (1, 2, 3)
 
 
 @dataclass
 class TrainRequest:
     workspace: Workspace
-    stage: int  # 1 or 2
+    stage: int  # 1, 2 or 3
     model_dir: Path
     pipeline: Pipeline | None = None  # None: the checkpoint's own settings, else the default preset
     steps: int | None = None  # total steps for the stage (None: the pipeline's)
@@ -73,14 +75,13 @@ class TrainSummary:
 
 
 def train(request: TrainRequest, console: Console | None = None) -> TrainSummary:
-    if request.stage not in (1, 2):
-        raise FaceswapError(f"--step must be 1 or 2, got {request.stage}")
+    if request.stage not in STAGES:
+        raise FaceswapError(f"--step must be 1, 2 or 3, got {request.stage}")
     console = console or Console(stderr=True)
     ctx, device = ddp.init_from_env(request.device)
     try:
         trainer, pipeline, start, meta_extra = _prepare(request, device, ctx, console)
-        cfg = pipeline.train1 if request.stage == 1 else pipeline.train2
-        total = request.steps if request.steps is not None else cfg.steps
+        total = request.steps if request.steps is not None else stage_config(pipeline, request.stage).steps
         if total < 1:
             raise FaceswapError(f"--steps must be at least 1, got {total}")
         summary = _run(request, trainer, pipeline, start, total, meta_extra, ctx, console)
@@ -92,15 +93,44 @@ def train(request: TrainRequest, console: Console | None = None) -> TrainSummary
 
 
 def _pipeline_for(request: TrainRequest, meta: dict | None) -> Pipeline:
-    if request.pipeline is not None:
-        return request.pipeline
+    return request.pipeline if request.pipeline is not None else _pipeline_for_meta(meta)
+
+
+def _pipeline_for_meta(meta: dict | None) -> Pipeline:
+    """The settings a checkpoint was trained with, else the default preset."""
     if meta is not None and "pipeline" in meta:
         return pipeline_from_dict(meta.get("preset", "checkpoint"), meta["pipeline"])
     return load_pipeline(None)
 
 
+def pending_stages(model_dir: Path, pipeline: Pipeline | None) -> list[int]:
+    """The steps `faceswap train` with no --step runs: from the first one not finished on.
+
+    A step is finished when its checkpoint has reached the pipeline's step count (and, for
+    steps 2 and 3, was fit to the present earlier steps); a step with 0 steps is left out.
+    """
+    meta = read_stage(model_dir, 1, with_state=False).meta if has_stage(model_dir, 1) else None
+    pipeline = pipeline or _pipeline_for_meta(meta)
+    wanted = [s for s in STAGES if stage_config(pipeline, s).steps > 0]
+    metas: dict[int, dict] = {}
+    for stage in wanted:
+        if not has_stage(model_dir, stage):
+            return wanted[wanted.index(stage):]
+        metas[stage] = read_stage(model_dir, stage, with_state=False).meta
+        m = metas[stage]
+        fresh = all(m.get(f"step{k}_step") == metas[k]["step"] for k in metas if k < stage)
+        if not fresh or int(m["step"]) < stage_config(pipeline, stage).steps:
+            return wanted[wanted.index(stage):]
+    return []
+
+
+def stage_config(pipeline: Pipeline, stage: int):
+    """The pipeline's settings of one training step ([train1], [train2] or [train3])."""
+    return {1: pipeline.train1, 2: pipeline.train2, 3: pipeline.train3}[stage]
+
+
 def _check_same_spec(spec: NetworkSpec, meta: dict, where: Path) -> None:
-    stored = meta.get("spec", {})
+    stored = spec_from_meta(meta, where).to_dict()  # a spec stored before a field was added
     if spec.to_dict() != stored:
         diff = ", ".join(
             f"{k} {stored.get(k)} -> {v}" for k, v in spec.to_dict().items() if stored.get(k) != v
@@ -142,6 +172,8 @@ def _prepare(
             start = int(existing.meta["step"])
         return trainer, pipeline, start, {"seed": seed}
 
+    if request.stage == 3:
+        return _prepare_step3(request, device, ctx, console)
     if not has_stage(model_dir, 1):
         raise FaceswapError(f"no step-1 checkpoint at {model_dir}; run `faceswap train --step 1` first")
     s1 = read_stage(model_dir, 1, with_state=False)
@@ -156,20 +188,7 @@ def _prepare(
         existing = None
     pipeline = _pipeline_for(request, existing.meta if existing else s1.meta)
     _check_same_spec(NetworkSpec.from_config(pipeline.model, spec.n_classes), s1.meta, stage_dir(model_dir, 1))
-    model_speakers = list(s1.meta["speakers"])
-    wanted = request.speakers or model_speakers
-    unknown = [s for s in wanted if s not in model_speakers]
-    if unknown:
-        raise FaceswapError(
-            f"unknown speaker(s) {', '.join(unknown)}: the model knows {', '.join(model_speakers)}"
-        )
-    present = [s for s in sorted(set(wanted)) if s in ws.speakers()]
-    if not present:
-        raise FaceswapError(
-            f"step 2 needs crops of the model's speakers in {ws.faces_dir} "
-            f"({', '.join(model_speakers)}); none found"
-        )
-    faces = load_faces(ws, present, spec.size, label_order=model_speakers)
+    faces = _model_faces(request, s1.meta, spec, 2)
     seed = int(existing.meta.get("seed", request.seed)) if existing else request.seed
     trainer = Step2Trainer(spec, pipeline, faces, s1, stage_dir(model_dir, 1), device, seed, ctx)
     start = 0
@@ -177,6 +196,58 @@ def _prepare(
         trainer.load(existing, stage_dir(model_dir, 2))
         start = int(existing.meta["step"])
     return trainer, pipeline, start, {"seed": seed, "step1_step": s1.meta["step"]}
+
+
+def _model_faces(request: TrainRequest, meta: dict, spec: NetworkSpec, stage: int) -> FaceSet:
+    """Crops of the model's speakers (or the requested subset), labelled in the model's order."""
+    model_speakers = list(meta["speakers"])
+    wanted = request.speakers or model_speakers
+    unknown = [s for s in wanted if s not in model_speakers]
+    if unknown:
+        raise FaceswapError(
+            f"unknown speaker(s) {', '.join(unknown)}: the model knows {', '.join(model_speakers)}"
+        )
+    present = [s for s in sorted(set(wanted)) if s in request.workspace.speakers()]
+    if not present:
+        raise FaceswapError(
+            f"step {stage} needs crops of the model's speakers in {request.workspace.faces_dir} "
+            f"({', '.join(model_speakers)}); none found"
+        )
+    return load_faces(request.workspace, present, spec.size, label_order=model_speakers)
+
+
+def _prepare_step3(
+    request: TrainRequest, device: torch.device, ctx: ddp.DistContext, console: Console
+) -> tuple[Trainer, Pipeline, int, dict[str, Any]]:
+    """Step 3 starts from steps 1 and 2 (E fit to this G); it restarts when either moved on."""
+    model_dir = request.model_dir
+    if not has_stage(model_dir, 2):
+        raise FaceswapError(f"no step-2 checkpoint at {model_dir}; run `faceswap train --step 2` first")
+    s1 = read_stage(model_dir, 1, with_state=False)
+    s2 = read_stage(model_dir, 2, with_state=False)
+    if s2.meta.get("step1_step") != s1.meta["step"]:
+        raise FaceswapError(
+            f"the encoder at {stage_dir(model_dir, 2)} was fit to an older step 1; "
+            "run `faceswap train --step 2` again first"
+        )
+    spec = spec_from_meta(s1.meta, stage_dir(model_dir, 1))
+    existing = read_stage(model_dir, 3) if has_stage(model_dir, 3) else None
+    fit_to = {"step1_step": s1.meta["step"], "step2_step": s2.meta["step"]}
+    if existing is not None and any(existing.meta.get(k) != v for k, v in fit_to.items()):
+        if ctx.is_main:
+            console.print("steps 1 or 2 moved on since step 3 was trained: training step 3 again "
+                          "from them")
+        existing = None
+    pipeline = _pipeline_for(request, existing.meta if existing else s2.meta)
+    _check_same_spec(NetworkSpec.from_config(pipeline.model, spec.n_classes), s1.meta, stage_dir(model_dir, 1))
+    faces = _model_faces(request, s1.meta, spec, 3)
+    seed = int(existing.meta.get("seed", request.seed)) if existing else int(s2.meta.get("seed", request.seed))
+    trainer = Step3Trainer(spec, pipeline, faces, s1, s2, stage_dir(model_dir, 2), device, seed, ctx)
+    start = 0
+    if existing is not None:
+        trainer.load(existing, stage_dir(model_dir, 3))
+        start = int(existing.meta["step"])
+    return trainer, pipeline, start, {"seed": seed, **fit_to}
 
 
 @contextmanager
@@ -230,7 +301,9 @@ def _run(
     extra: dict, ctx: ddp.DistContext, console: Console,
 ) -> TrainSummary:
     stage = request.stage
-    cfg = pipeline.train1 if stage == 1 else pipeline.train2
+    cfg = stage_config(pipeline, stage)
+    if isinstance(trainer, Step3Trainer):
+        trainer.total_steps = total
     logs = logs_dir(request.model_dir, stage)
     metrics = logs / "metrics.jsonl"
     main = ctx.is_main

@@ -38,3 +38,54 @@ def z_error(z_pred: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 def pixel_recon(x: torch.Tensor, x_rec: torch.Tensor) -> torch.Tensor:
     """|x - G(E(x), c_x)| averaged over pixels (images in [-1, 1])."""
     return (x.float() - x_rec.float()).abs().mean()
+
+
+def _gaussian_window(size: int, sigma: float, device: torch.device) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float32, device=device) - (size - 1) / 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :]).expand(3, 1, size, size).contiguous()
+
+
+def ssim_map(x: torch.Tensor, y: torch.Tensor, window: int = 7, sigma: float = 1.5) -> torch.Tensor:
+    """Per-pixel SSIM (N, 1, H, W) of two [-1, 1] RGB batches, mean over channels.
+
+    Gaussian window (Wang et al. 2004) with a smaller support than the usual 11 px, because
+    the crops are 64-128 px and a face's eye is ~10 px across at 64.
+    """
+    with torch.autocast(x.device.type, enabled=False):  # variances need fp32, not bf16
+        return _ssim_map(x, y, window, sigma)
+
+
+def _ssim_map(x: torch.Tensor, y: torch.Tensor, window: int, sigma: float) -> torch.Tensor:
+    x, y = (x.float() + 1) / 2, (y.float() + 1) / 2
+    w = _gaussian_window(window, sigma, x.device)
+    pad = window // 2
+    mu_x = F.conv2d(F.pad(x, [pad] * 4, mode="reflect"), w, groups=3)
+    mu_y = F.conv2d(F.pad(y, [pad] * 4, mode="reflect"), w, groups=3)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.pad(t, [pad] * 4, mode="reflect"), w, groups=3)
+
+    var_x = blur(x * x) - mu_x**2
+    var_y = blur(y * y) - mu_y**2
+    cov = blur(x * y) - mu_x * mu_y
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return s.mean(dim=1, keepdim=True)
+
+
+def weighted_recon(
+    x: torch.Tensor, x_rec: torch.Tensor, weight: torch.Tensor, l1: float, ssim: float
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Step 3's reconstruction loss: l1 * |x - x_rec| + ssim * (1 - SSIM), both weighted per
+    pixel by ``weight`` (1, 1, H, W), normalised to mean 1 so the weights keep their scale."""
+    weight = weight / weight.mean()
+    l1_term = ((x.float() - x_rec.float()).abs().mean(dim=1, keepdim=True) * weight).mean()
+    ssim_term = ((1 - ssim_map(x, x_rec)) * weight).mean()
+    return l1 * l1_term + ssim * ssim_term, {"recon_l1": l1_term.item(), "recon_dssim": ssim_term.item()}
+
+
+def latent_cycle(z_back: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """|E(G(E(x), c')) - E(x)|: a translation keeps the source's code (pose, expression)."""
+    return (z_back.float() - z.float()).abs().mean()

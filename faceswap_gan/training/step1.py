@@ -32,6 +32,7 @@ from faceswap_gan.training.data import (
     to_float,
 )
 from faceswap_gan.training.ddp import DistContext, average_gradients, broadcast_module
+from faceswap_gan.training.ema import update_ema
 from faceswap_gan.training.precision import autocast, training_dtype
 
 
@@ -131,15 +132,9 @@ class Step1Trainer:
             "d_real_class_acc": acc.item(),
         }
 
-    @torch.no_grad()
     def _update_ema(self) -> None:
-        if self.g_ema is None:
-            return
-        decay = self.cfg.ema_decay
-        for pe, p in zip(self.g_ema.parameters(), self.g.parameters()):
-            pe.lerp_(p, 1.0 - decay)
-        for be, b in zip(self.g_ema.buffers(), self.g.buffers()):
-            be.copy_(b)  # batch-norm statistics follow G directly
+        if self.g_ema is not None:
+            update_ema(self.g_ema, self.g, self.cfg.ema_decay)
 
     # -- checkpoint ---------------------------------------------------------------------------
 

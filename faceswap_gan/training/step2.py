@@ -76,13 +76,7 @@ class Step2Trainer:
         self.e.to(device, memory_format=self.memory_format)
         broadcast_module(self.e, dist)
         self.opt = torch.optim.Adam(self.e.parameters(), lr=self.cfg.lr, betas=(self.cfg.beta1, self.cfg.beta2))
-        # Fixed preview crops: up to two per speaker present, chosen by the seed.
-        pick = torch.Generator().manual_seed(seed + 3)
-        index = []
-        for c in faces.labels.unique().tolist():
-            pool = (faces.labels == c).nonzero().squeeze(1)
-            index += pool[torch.randperm(len(pool), generator=pick)[:2]].tolist()
-        self.preview_index = torch.tensor(index)
+        self.preview_index = preview_indices(faces, seed + 3)
 
     @property
     def images_per_step(self) -> int:
@@ -148,22 +142,40 @@ class Step2Trainer:
 
     # -- preview ------------------------------------------------------------------------------
 
-    @torch.no_grad()
     def preview(self) -> np.ndarray:
-        """(rows, 2 + n_speakers - 1, S, S, 3): real crop, reconstruction, every other speaker."""
-        was_training = self.e.training
-        self.e.eval()
-        x = to_float(self.faces.images[self.preview_index], self.device)
-        labels = self.faces.labels[self.preview_index].to(self.device)
-        z = self.e(x)
-        outputs = {c: to_uint8(self.g(z, torch.full_like(labels, c))) for c in range(self.spec.n_classes)}
-        self.e.train(was_training)
-        real = to_uint8(x)
-        rows = []
-        for i, own in enumerate(labels.tolist()):
-            others = [outputs[c][i] for c in range(self.spec.n_classes) if c != own]
-            rows.append(np.stack([real[i], outputs[own][i], *others]))
-        return np.stack(rows)
+        return translation_tiles(self.e, self.g, self.faces, self.preview_index, self.device)
+
+
+def preview_indices(faces: FaceSet, seed: int) -> torch.Tensor:
+    """Fixed preview crops: up to two per speaker present, chosen by the seed."""
+    pick = torch.Generator().manual_seed(seed)
+    index = []
+    for c in faces.labels.unique().tolist():
+        pool = (faces.labels == c).nonzero().squeeze(1)
+        index += pool[torch.randperm(len(pool), generator=pick)[:2]].tolist()
+    return torch.tensor(index)
+
+
+@torch.no_grad()
+def translation_tiles(e: Encoder, g: Generator, faces: FaceSet, index: torch.Tensor,
+                      device: torch.device) -> np.ndarray:
+    """(rows, 2 + n_speakers - 1, S, S, 3): real crop, reconstruction, every other speaker."""
+    was_training = e.training, g.training
+    e.eval()
+    g.eval()
+    x = to_float(faces.images[index], device)
+    labels = faces.labels[index].to(device)
+    z = e(x)
+    n_classes = g.spec.n_classes
+    outputs = {c: to_uint8(g(z, torch.full_like(labels, c))) for c in range(n_classes)}
+    e.train(was_training[0])
+    g.train(was_training[1])
+    real = to_uint8(x)
+    rows = []
+    for i, own in enumerate(labels.tolist()):
+        others = [outputs[c][i] for c in range(n_classes) if c != own]
+        rows.append(np.stack([real[i], outputs[own][i], *others]))
+    return np.stack(rows)
 
 
 @torch.no_grad()
