@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 import click
 
@@ -56,27 +60,61 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one line on stderr and exit status 1."""
+    """Entry point: user errors become one line on stderr and exit status 1.
+
+    SIGTERM is handled like Ctrl-C (whatever handles SIGINT at that moment runs: a run stops
+    and removes its temporary files, training saves a checkpoint first), then exits 143.
+    """
     # MediaPipe's C++ side logs every graph start to stderr; keep only its errors, unless the
     # user asked for more. Must be set before mediapipe is first imported.
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _sigterm_as_interrupt() as terminated:
+        try:
+            cli.main(args=argv, prog_name="faceswap", standalone_mode=False)
+        except FaceswapError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except (click.exceptions.Abort, KeyboardInterrupt) as exc:
+            if terminated:
+                click.echo("terminated: finished work is kept; run the same command to resume",
+                           err=True)
+                sys.exit(128 + signal.SIGTERM)
+            if isinstance(exc, click.exceptions.Abort):
+                click.echo("interrupted", err=True)
+            else:
+                click.echo("interrupted: finished work is kept; run the same command to resume",
+                           err=True)
+            sys.exit(130)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[list[int]]:
+    """While the command runs, SIGTERM calls the current SIGINT handler (by default it raises
+    KeyboardInterrupt, so every stage cleans up as for Ctrl-C); the yielded list records it."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received  # signal handlers can only be set from the main thread
+        return
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        received.append(signum)
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        else:  # SIG_IGN or SIG_DFL: stop all the same
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        cli.main(args=argv, prog_name="faceswap", standalone_mode=False)
-    except FaceswapError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("interrupted: finished work is kept; run the same command to resume", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

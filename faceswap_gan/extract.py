@@ -3,16 +3,26 @@
     decode (thread) -> FaceTracker (detect / mesh / cut / One Euro) -> assign speaker
       -> align crop -> quality -> crop PNG (atomic) + alignments line -> done marker
 
-Resume: the alignments file (workspace/alignments/<source stem>.jsonl) grows during the run
+A source is named by its sanitised stem plus a short hash of its resolved path
+(``source_id``: ``clip-1a2b3c4d``), so two files with the same stem never share alignments or
+crops; its header also records a fingerprint of the content, so a changed file is never taken
+for the one extracted before. A run holds a lock on the source (``fileio.output_lock``): a
+second run on the same source at the same time fails with a clear message.
+
+Resume: the alignments file (workspace/alignments/<source id>.jsonl) grows during the run
 with a done marker every few frames. A re-run of a finished source (header complete) with the
 same settings is skipped; an unfinished one continues after its last done frame, first removing
-crops of frames past it. Clustering (``--speakers``) stages crops under
-alignments/<stem>.staging/ and names them only when the whole source is seen.
+crops of frames past it (and temporary files a killed run left), and tracks again (recording
+nothing) from the last fresh start of the tracker (frame 0 or a cut) so the result is the
+uninterrupted run's. Clustering (``--speakers``)
+stages crops under alignments/<source id>.staging/ and names them only when the whole source is
+seen. Alignments of version 1 (named by the stem alone) are still found and continued.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 import shutil
@@ -46,7 +56,7 @@ from faceswap_gan.faces.assign import (
 )
 from faceswap_gan.faces.quality import assess
 from faceswap_gan.faces.track import FaceTracker
-from faceswap_gan.fileio import atomic_path
+from faceswap_gan.fileio import atomic_path, output_lock, remove_temporaries
 from faceswap_gan.video.frames import VideoFrame
 from faceswap_gan.video.reader import (
     VideoReader,
@@ -57,10 +67,11 @@ from faceswap_gan.video.reader import (
 )
 from faceswap_gan.workspace import Workspace
 
-__all__ = ["ExtractSummary", "SpeakerAssignment", "extract_source", "source_id"]
+__all__ = ["ExtractSummary", "SpeakerAssignment", "extract_source", "source_fingerprint", "source_id"]
 
 DONE_EVERY = 25  # frames between done markers (each one flushes the alignments file)
 CONTACT_SHEET_MAX = 64  # crops per contact sheet
+FINGERPRINT_BYTES = 1 << 20  # a file's content is identified by its size, first and last MiB
 
 # progress(frames_done, frames_total_or_None, faces_found)
 ProgressFn = Callable[[int, "int | None", int], None]
@@ -84,11 +95,50 @@ class ExtractSummary:
     frames_per_second: float = 0.0  # frames processed by this run / its wall time
 
 
-def source_id(source: Path) -> str:
-    """The name a source's alignments and crops carry: its file (or folder) name stem."""
+def _stem_name(source: Path) -> str:
+    """The file (or folder) name stem, reduced to safe characters (alignments version 1's id)."""
     name = source.stem if source.is_file() else source.name
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "source"
-    return name
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "source"
+
+
+def source_id(source: Path) -> str:
+    """The name a source's alignments and crops carry: its sanitised stem and 8 hex digits of a
+    SHA-1 of its resolved path, so different files with one stem (``a/x.mp4``, ``b/x.mp4``,
+    ``débat.mp4``, ``dèbat.mp4``) never share a name."""
+    digest = hashlib.sha1(os.fsencode(Path(source).resolve())).hexdigest()[:8]
+    return f"{_stem_name(source)}-{digest}"
+
+
+def source_fingerprint(source: Path) -> str:
+    """A cheap identity of a source's content: a file's size and a SHA-1 of its first and last
+    MiB; a folder's image names and sizes."""
+    h = hashlib.sha1()
+    if source.is_dir():
+        for path in list_images(source):
+            h.update(f"{path.name}\0{path.stat().st_size}\0".encode("utf-8", "surrogateescape"))
+        return f"images:{h.hexdigest()[:16]}"
+    size = source.stat().st_size
+    with source.open("rb") as fh:
+        h.update(fh.read(FINGERPRINT_BYTES))
+        if size > FINGERPRINT_BYTES:
+            fh.seek(max(FINGERPRINT_BYTES, size - FINGERPRINT_BYTES))
+            h.update(fh.read(FINGERPRINT_BYTES))
+    return f"{size}:{h.hexdigest()[:16]}"
+
+
+def _legacy_alignments(workspace: Workspace, source: Path) -> Path | None:
+    """An alignments file of version 1 (named by the stem alone) that this very source wrote."""
+    path = workspace.alignments_dir / f"{_stem_name(source)}.jsonl"
+    if not path.is_file():
+        return None
+    try:
+        header = read_header(path)
+    except (FaceswapError, OSError, UnicodeDecodeError):
+        return None
+    recorded = header.get("source")
+    if "source_id" in header or not isinstance(recorded, str):
+        return None
+    return path if Path(recorded).resolve() == source.resolve() else None
 
 
 def _crop_name(sid: str, frame: int, track: int) -> str:
@@ -99,8 +149,9 @@ def _settings(config: ExtractConfig, assignment: SpeakerAssignment) -> dict:
     return {"extract": dataclasses.asdict(config), "assignment": assignment.to_dict()}
 
 
-def _write_png(path: Path, rgb: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
+def _write_png(path: Path, rgb: np.ndarray, locked: bool = False) -> None:
+    """``locked``: the source's lock covers ``path`` (crops; see ``_remove_crops_after``)."""
+    with atomic_path(path, locked=locked) as tmp:
         if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
             raise FaceswapError(f"cannot write {path}")
 
@@ -164,8 +215,10 @@ class _Source:
 
 
 def _remove_crops_after(workspace: Workspace, staging: Path, sid: str, last_done: int) -> None:
-    """Delete crops of this source whose frame is past ``last_done`` (an interrupted tail)."""
-    pattern = re.compile(rf"^{re.escape(sid)}_f(\d+)_t(\d+)\.png$")
+    """Delete crops of this source whose frame is past ``last_done`` (an interrupted tail), and
+    the temporary crop files a killed run left (the caller holds the source's lock)."""
+    crop_stem = rf"{re.escape(sid)}_f(\d+)_t(\d+)"
+    pattern = re.compile(rf"^{crop_stem}\.png$")
     folders = [staging] if staging.is_dir() else []
     if workspace.faces_dir.is_dir():
         folders += [d for d in workspace.faces_dir.iterdir() if d.is_dir()]
@@ -174,6 +227,7 @@ def _remove_crops_after(workspace: Workspace, staging: Path, sid: str, last_done
             m = pattern.match(png.name)
             if m and int(m.group(1)) > last_done:
                 png.unlink(missing_ok=True)
+        remove_temporaries(folder, crop_stem, ".png")
 
 
 def _remove_source_outputs(workspace: Workspace, align_path: Path, staging: Path, sid: str) -> None:
@@ -247,25 +301,55 @@ def extract_source(
     source = Path(source)
     if not source.exists():
         raise FaceswapError(f"file not found: {source}")
-    config = pipeline.extract
     sid = source_id(source)
+    with output_lock(workspace.alignments_dir / sid):
+        legacy = _legacy_alignments(workspace, source)
+        if legacy is not None and not (workspace.alignments_dir / f"{sid}.jsonl").exists():
+            if force:  # start again under the new name
+                old = legacy.stem
+                _remove_source_outputs(workspace, legacy, workspace.alignments_dir / f"{old}.staging", old)
+            else:
+                sid = legacy.stem  # continue (or skip) the version-1 extraction of this file
+        return _extract_locked(source, sid, workspace, pipeline, assignment, progress, force,
+                               max_frames, seed)
+
+
+def _extract_locked(
+    source: Path,
+    sid: str,
+    workspace: Workspace,
+    pipeline: Pipeline,
+    assignment: SpeakerAssignment,
+    progress: ProgressFn | None,
+    force: bool,
+    max_frames: int | None,
+    seed: int,
+) -> ExtractSummary:
+    config = pipeline.extract
     align_path = workspace.alignments_dir / f"{sid}.jsonl"
     staging = workspace.alignments_dir / f"{sid}.staging"
     settings = _settings(config, assignment)
     if max_frames is not None:
         settings["max_frames"] = int(max_frames)
     summary = ExtractSummary(source=source, alignments=align_path)
+    fingerprint = source_fingerprint(source)
 
     # ---- earlier runs ----
     previous: list[FaceRecord] = []
     start_frame = 0
     old_cuts = 0
+    replay: tuple[int, int] | None = None
     if align_path.exists():
         if force:
             _remove_source_outputs(workspace, align_path, staging, sid)
         else:
             header = read_header(align_path)
             state = load_state(align_path) if not header.get("complete") else AlignmentsState(header, [], -1)
+            if state.header.get("fingerprint", fingerprint) != fingerprint:
+                raise FaceswapError(
+                    f"{source} changed since it was extracted ({align_path.name}); pass --force "
+                    "to extract it again"
+                )
             if state.header.get("settings") != settings:
                 raise FaceswapError(
                     f"{source.name} was extracted before with other settings or speakers "
@@ -282,15 +366,18 @@ def extract_source(
                 return summary
             previous = state.records
             old_cuts = int(state.progress.get("cuts", 0))
+            if "restart" in state.progress and "restart_id" in state.progress:
+                replay = (int(state.progress["restart"]), int(state.progress["restart_id"]))
             start_frame = state.last_done + 1
             _remove_crops_after(workspace, staging, sid, state.last_done)
             summary.resumed_from = start_frame
 
-    src = _Source(source, start_frame)
+    src = _Source(source, replay[0] if replay else start_frame)
     try:
         return _run(
-            src, sid, workspace, pipeline, assignment, settings, previous, start_frame,
-            old_cuts, align_path, staging, summary, progress, max_frames, seed,
+            src, sid, fingerprint, workspace, pipeline, assignment, settings, previous,
+            start_frame, old_cuts, align_path, staging, summary, progress, max_frames, seed,
+            replay,
         )
     except FaceswapError:
         # Bad input (corrupt video, no face...): leave nothing of this source behind.
@@ -304,6 +391,7 @@ def extract_source(
 def _run(
     src: _Source,
     sid: str,
+    fingerprint: str,
     workspace: Workspace,
     pipeline: Pipeline,
     assignment: SpeakerAssignment,
@@ -317,10 +405,17 @@ def _run(
     progress: ProgressFn | None,
     max_frames: int | None,
     seed: int,
+    replay: tuple[int, int] | None = None,
 ) -> ExtractSummary:
+    """``replay`` = (frame, next track id) where the tracker last started afresh (the first
+    frame or a cut) before ``start_frame``: a resumed run tracks again from there without
+    recording, so from ``start_frame`` on its tracker state (ids, One Euro filters, MediaPipe's
+    video-mode graphs) and so its records and crops are the uninterrupted run's."""
     config = pipeline.extract
     header = make_header(
-        source=str(src.path),
+        source=str(src.path.resolve()),
+        source_id=sid,
+        fingerprint=fingerprint,
         width=src.width,
         height=src.height,
         fps=src.fps,
@@ -345,7 +440,11 @@ def _run(
     faces_found = len(previous)
     cuts = int(old_cuts)
     seen_per_track: Counter = Counter(r.track for r in previous)
-    first_id = max((r.track for r in previous), default=-1) + 1
+    if replay is not None:
+        restart, first_id = replay
+    else:  # an alignments file from before replays were recorded: ids continue, state is new
+        restart, first_id = start_frame, max((r.track for r in previous), default=-1) + 1
+    restart_id = first_id
     frames_done = start_frame
     t0 = time.perf_counter()
     processed = 0
@@ -358,7 +457,14 @@ def _run(
         for frame in src.frames():
             if max_frames is not None and frame.index >= max_frames:
                 break
-            faces = tracker.update(frame, new_shot=src.is_stills)
+            next_id = tracker.next_track_id
+            # A replay starts afresh at the cut the uninterrupted run started afresh at.
+            replay_cut = replay is not None and 0 < frame.index == replay[0]
+            faces = tracker.update(frame, new_shot=src.is_stills or replay_cut)
+            if tracker.last_frame_was_cut:
+                restart, restart_id = frame.index, next_id
+            if frame.index < start_frame:
+                continue  # replayed for the tracker's state only: already recorded
             cuts += int(tracker.last_frame_was_cut and not src.is_stills and frame.index > 0)
             h, w = frame.image.shape[:2]
             names = assignment.speakers_in_frame(faces, w, h)
@@ -378,11 +484,11 @@ def _run(
                 if write:
                     name = _crop_name(sid, frame.index, face.track_id)
                     if cluster:
-                        _write_png(staging / name, crop.image)
+                        _write_png(staging / name, crop.image, locked=True)
                         rel = str((staging / name).relative_to(workspace.root))
                     else:
                         dest = workspace.speaker_faces_dir(speaker) / name
-                        _write_png(dest, crop.image)
+                        _write_png(dest, crop.image, locked=True)
                         rel = str(dest.relative_to(workspace.root))
                 record = FaceRecord(
                     frame=frame.index, time=frame.timestamp, track=face.track_id,
@@ -398,10 +504,10 @@ def _run(
             processed += 1
             frames_done = frame.index + 1
             if frame.index % DONE_EVERY == DONE_EVERY - 1:
-                out.mark_done(frame.index, cuts=cuts)
+                out.mark_done(frame.index, cuts=cuts, restart=restart, restart_id=restart_id)
             if progress:
                 progress(frames_done, total, faces_found)
-        out.mark_done(last_index, sync=True, cuts=cuts)
+        out.mark_done(last_index, sync=True, cuts=cuts, restart=restart, restart_id=restart_id)
 
     summary.seconds = time.perf_counter() - t0
     summary.frames_per_second = processed / summary.seconds if summary.seconds > 0 else 0.0

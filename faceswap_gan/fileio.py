@@ -1,37 +1,196 @@
-"""Writes that never leave a half-written file at the destination."""
+"""Writes that never leave a half-written file at the destination, and runs that never collide.
+
+Every output is written to a temporary name beside it (``.<stem>.<8 chars><suffix>``) and
+renamed onto it on success. A run holds an exclusive lock on the output's name while it
+writes (``.<name>.lock`` beside it, an ``flock`` the kernel drops when the process dies,
+even by ``kill -9``), so:
+
+* a second run writing the same output at the same time fails with a clear message instead
+  of silently replacing the first one's file;
+* temporaries of that output found while holding the lock were left by a writer that is
+  gone (killed), and are removed.
+
+Outputs get the usual mode (0666 less the umask, folders 0777 less the umask), as any other
+tool's would, whatever mode the library that wrote the temporary file gave it.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
-import tempfile
+import re
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from faceswap_gan.errors import FaceswapError
+
+try:  # POSIX; elsewhere runs are not locked (the exists checks still apply)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+_TOKEN = r"[a-z0-9_]{8}"  # the random part of a temporary name (also tempfile's mkstemp names)
+
+
+def temporary_pattern(stem_regex: str, suffix: str) -> re.Pattern[str]:
+    """The names of the temporary files of outputs whose stem matches ``stem_regex``."""
+    return re.compile(rf"^\.(?:{stem_regex})\.{_TOKEN}{re.escape(suffix)}$")
+
+
+def remove_temporaries(folder: str | os.PathLike, stem_regex: str, suffix: str) -> int:
+    """Delete the temporaries of outputs in ``folder`` whose stem matches ``stem_regex``.
+
+    Only call it while no writer of those outputs can be alive (holding their lock). Returns
+    how many were removed.
+    """
+    pattern = temporary_pattern(stem_regex, suffix)
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        if pattern.match(entry.name) and entry.is_file(follow_symlinks=False):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed += 1
+    return removed
+
+
+def _lock_path(dest: Path) -> Path:
+    return dest.parent / f".{dest.name}.lock"
+
+
+def _exists_message(dest: Path) -> str:
+    return f"{dest} exists; use --force to replace it"
+
 
 @contextlib.contextmanager
-def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside ``dest``; rename it onto ``dest`` only if the block succeeds.
+def output_lock(dest: str | os.PathLike, overwrite: bool = True) -> Iterator[None]:
+    """Hold the exclusive claim on writing ``dest`` for the duration of the block.
 
-    The temporary file keeps ``dest``'s extension (or ``suffix``) so writers that pick a
-    format from the name (PyAV, OpenCV) still work.
+    Raises FaceswapError when another process holds it, or (``overwrite=False``) when ``dest``
+    exists. On entry, temporaries of ``dest`` left by killed runs are removed.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{dest.stem}.", suffix=suffix if suffix is not None else dest.suffix,
-        dir=dest.parent,
-    )
-    os.close(fd)
-    tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        os.replace(tmp_path, dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FaceswapError(f"cannot write in {dest.parent}: {exc.strerror}") from None
+    lock = _lock_path(dest)
+    fd = _acquire(lock, dest) if fcntl is not None else None
+    try:
+        if not overwrite and os.path.lexists(dest):
+            raise FaceswapError(_exists_message(dest))
+        remove_temporaries(dest.parent, re.escape(dest.stem), dest.suffix)
+        yield
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        if fd is not None:
+            # Unlinked while still held: a waiting opener notices (inode check) and retries.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock)
+            os.close(fd)
+
+
+def _acquire(lock: Path, dest: Path) -> int:
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise FaceswapError(f"cannot write in {dest.parent}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip()
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise FaceswapError(f"cannot lock {lock}: {exc.strerror}") from None
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise FaceswapError(
+                f"{dest} is being written by another faceswap run{who}; wait for it to "
+                "finish or choose another output"
+            ) from None
+        # The previous holder may have unlinked the file between our open and our lock.
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(lock))
+        except FileNotFoundError:
+            same = False
+        if same:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+            return fd
+        os.close(fd)
+
+
+def _new_temporary(dest: Path) -> Path:
+    """Create an empty temporary file beside ``dest`` with the usual mode (0666 less umask)."""
+    while True:
+        tmp = dest.parent / f".{dest.stem}.{secrets.token_hex(4)}{dest.suffix}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise FaceswapError(f"cannot write in {dest.parent}: {exc.strerror}") from None
+
+
+@contextlib.contextmanager
+def atomic_path(
+    dest: str | os.PathLike, *, overwrite: bool = True, locked: bool = False
+) -> Iterator[Path]:
+    """Yield a temporary path beside ``dest``; rename it onto ``dest`` only if the block succeeds.
+
+    The temporary file keeps ``dest``'s extension so writers that pick a format from the name
+    (PyAV, OpenCV) still work. ``dest`` gets the usual mode (0666 less the umask).
+    Unless ``locked`` (the caller holds ``output_lock(dest)``, or a run-wide lock that covers
+    ``dest`` and cleans its temporaries), the write holds ``output_lock(dest, overwrite)``.
+    """
+    dest = Path(dest)
+    claim = contextlib.nullcontext() if locked else output_lock(dest, overwrite)
+    with claim:
+        if locked:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp_path = _new_temporary(dest)
+        try:
+            yield tmp_path
+            usual_modes(tmp_path)  # the writer may have replaced our file with a 0600 one
+            os.replace(tmp_path, dest)
+        finally:
+            if tmp_path.exists():
+                tmp_path.unlink()
+
+
+def _umask() -> int:
+    try:  # Linux: read it without changing it (os.umask would, for every thread)
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def usual_modes(path: str | os.PathLike) -> None:
+    """Give ``path`` (a file, or a folder and the files directly in it) the mode a new file or
+    folder gets (0666/0777 less the umask): libraries that write through their own temporary
+    files (safetensors) or folders made by ``tempfile`` are 0600/0700, unreadable to others."""
+    path = Path(path)
+    mask = _umask()
+    if path.is_dir():
+        os.chmod(path, 0o777 & ~mask)
+        for child in path.iterdir():
+            if child.is_file() and not child.is_symlink():
+                os.chmod(child, 0o666 & ~mask)
+    else:
+        os.chmod(path, 0o666 & ~mask)
 
 
 def write_json_atomic(dest: str | os.PathLike, data: Any) -> None:

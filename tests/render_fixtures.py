@@ -3,6 +3,7 @@ them with audio, and a tiny model trained for a few steps on their aligned crops
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -57,6 +58,33 @@ def write_clip(path: Path, size: tuple[int, int] = CLIP_SIZE, frames: int = CLIP
             t = np.arange(int(AUDIO_RATE * frames / CLIP_FPS)) / AUDIO_RATE
             writer.write_audio(0.2 * np.sin(2 * np.pi * 330 * t) * (1 + 0.5 * np.sin(3 * t)))
     return path
+
+
+def write_vfr_clip(path: Path, frames: int = 30, size: tuple[int, int] = CLIP_SIZE,
+                   seed: int = 0) -> list[Fraction]:
+    """speaker_a panning, at a variable frame rate: gaps of 20 to 100 ms between frames, as
+    phones and screen recorders write. Timestamps are set directly (time base 1/1000), and each
+    frame's duration is its gap; returns every frame's time in seconds."""
+    import av
+
+    gaps = np.random.default_rng(seed).integers(20, 101, frames)
+    pts = np.concatenate([[0], np.cumsum(gaps)[:-1]])
+    face = portraits()["speaker_a"]
+    tb = Fraction(1, 1000)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = tb
+        stream.options = {"crf": "18", "preset": "ultrafast"}
+        for i, (p, gap) in enumerate(zip(pts, gaps)):
+            frame = av.VideoFrame.from_ndarray(portrait_frame(face, size, shift=i - 15), format="rgb24")
+            frame.pts, frame.time_base, frame.duration = int(p), tb, int(gap)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return [Fraction(int(p), 1000) for p in pts]
 
 
 def write_face_folders(workspace: Path, crop_size: int = 32, per_speaker: int = 12) -> None:

@@ -13,7 +13,7 @@ import pytest
 from faceswap_gan.cli import main
 from faceswap_gan.config import load_pipeline
 from faceswap_gan.errors import FaceswapError
-from faceswap_gan.extract import extract_source
+from faceswap_gan.extract import extract_source, source_id
 from faceswap_gan.faces import mesh_indices as mi
 from faceswap_gan.faces.align import eye_centers, template_eye_centers, transform_points
 from faceswap_gan.faces.alignments import load_state, read_alignments
@@ -68,7 +68,7 @@ def test_single_speaker_faces_in_almost_every_frame(single_run, clips):
     ws, pipeline, summary = single_run
     header, records = read_alignments(summary.alignments)
     frames = clips["single"].frames
-    assert header["complete"] and header["frames"] == frames and header["version"] == 1
+    assert header["complete"] and header["frames"] == frames and header["version"] == 2
     assert len({r.frame for r in records}) >= 0.95 * frames
     assert {r.track for r in records} == {0}  # one track through a shot with no cut
     assert summary.cuts == 0
@@ -175,9 +175,13 @@ def test_image_folder_is_a_domain(tmp_path):
     assert sorted(r.file for r in records) == ["p0.jpg", "p1.jpg", "p2.jpg"]
 
 
-def test_interrupted_run_resumes_to_a_consistent_dataset(clips, tmp_path):
-    ws = Workspace(tmp_path)
-    clip = clips["single"]
+@pytest.mark.parametrize("name", ["single", "cuts"])
+def test_interrupted_run_resumes_to_the_uninterrupted_result(clips, tmp_path, name):
+    """Stopped at frame 37 (last done marker: 24), then resumed: the dataset is the one an
+    uninterrupted run makes, record for record and crop for crop (the resumed run tracks again
+    from the last fresh start, frame 0 or the cut at 16, so ids and smoothing continue)."""
+    ws = Workspace(tmp_path / "resumed")
+    clip = clips[name]
     pipeline = load_pipeline("tiny")
     assignment = SpeakerAssignment.single("astro")
 
@@ -187,20 +191,96 @@ def test_interrupted_run_resumes_to_a_consistent_dataset(clips, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         extract_source(clip.path, ws, pipeline, assignment, progress=stop_midway)
-    state = load_state(ws.alignments_dir / "single.jsonl")
+    state = load_state(ws.alignments_dir / f"{source_id(clip.path)}.jsonl")
     assert not state.header["complete"] and 0 < state.last_done < 37
     summary = extract_source(clip.path, ws, pipeline, assignment)
     assert summary.resumed_from == state.last_done + 1
     header, records = read_alignments(summary.alignments)
     frames = [r.frame for r in records]
     assert header["complete"] and frames == sorted(set(frames)) and len(frames) >= 0.95 * clip.frames
-    on_disk = {p.name for p in (ws.root / "faces" / "astro").glob("*.png")}
+    faces = ws.root / "faces" / "astro"
+    on_disk = {p.name for p in faces.glob("*.png")}
     assert on_disk == {Path(r.crop).name for r in records if r.crop}  # no orphans, none missing
-    assert not list((ws.root / "faces" / "astro").glob(".*"))  # no temp files left
+    assert not list(faces.glob(".*"))  # no temp files left
+
+    straight = Workspace(tmp_path / "straight")
+    reference = extract_source(clip.path, straight, pipeline, assignment)
+    _, expected = read_alignments(reference.alignments)
+    assert summary.cuts == reference.cuts == len(clip.cuts)
+    assert [(r.frame, r.track, r.crop) for r in records] == \
+           [(r.frame, r.track, r.crop) for r in expected]
+    for got, want in zip(records, expected):
+        assert np.array_equal(got.landmarks, want.landmarks) and np.array_equal(got.matrix, want.matrix)
+    for crop in on_disk:
+        assert (faces / crop).read_bytes() == (straight.root / "faces" / "astro" / crop).read_bytes()
+
     again = extract_source(clip.path, ws, pipeline, assignment)
     assert again.skipped and again.crops == summary.crops
     with pytest.raises(FaceswapError, match="--force"):
         extract_source(clip.path, ws, pipeline, SpeakerAssignment.single("other"))
+
+
+def test_sources_with_one_stem_never_collide(tmp_path, capsys):
+    """Two different files named a5.mp4 in two folders, and two names that sanitise alike: each
+    is extracted under its own name, --force on one keeps the other's crops, a file changed in
+    place is never skipped, and a second run on a source that is being extracted fails."""
+    from faceswap_gan.fileio import output_lock
+
+    pipeline, astro = load_pipeline("tiny"), SpeakerAssignment.single("astro")
+    ws = Workspace(tmp_path / "ws")
+    a = footage.single_speaker_clip(tmp_path / "clips" / "a5.mp4", frames=6, seed=1).path
+    b = footage.single_speaker_clip(tmp_path / "clips" / "other" / "a5.mp4", frames=6, seed=2).path
+    first = extract_source(a, ws, pipeline, astro)
+    second = extract_source(b, ws, pipeline, astro)
+    assert not second.skipped and second.alignments != first.alignments
+    assert first.crops == second.crops == {"astro": 6}
+
+    def crops_of(summary) -> set[str]:
+        return {Path(r.crop).name for r in read_alignments(summary.alignments)[1] if r.crop}
+
+    of_a, of_b = crops_of(first), crops_of(second)
+    on_disk = {p.name for p in (ws.root / "faces" / "astro").glob("*.png")}
+    assert len(of_a) == len(of_b) == 6 and not of_a & of_b and on_disk == of_a | of_b
+    header = read_alignments(second.alignments)[0]
+    assert header["source_id"] == source_id(b) and header["source"] == str(b.resolve())
+
+    again = extract_source(a, ws, pipeline, astro, force=True)  # must not touch b's crops
+    assert not again.skipped and of_b <= {p.name for p in (ws.root / "faces" / "astro").glob("*.png")}
+
+    with output_lock(ws.alignments_dir / source_id(b)):  # as a concurrent run holds it
+        with pytest.raises(FaceswapError, match="being written by another faceswap run"):
+            extract_source(b, ws, pipeline, astro)
+
+    b.write_bytes(a.read_bytes())  # another file at the same path
+    with pytest.raises(FaceswapError, match="changed since it was extracted.*--force"):
+        extract_source(b, ws, pipeline, astro)
+
+    d1, d2 = tmp_path / "débat.mp4", tmp_path / "dèbat.mp4"
+    d1.write_bytes(a.read_bytes())
+    d2.write_bytes(a.read_bytes())
+    code, err = _cli(["extract", str(d1), str(d2), "--speaker", "deb", "--workspace", str(ws.root),
+                      "--pipeline", "tiny"], capsys)
+    assert code == 0 and "skipped" not in err, err
+    assert len(list((ws.root / "faces" / "deb").glob("*.png"))) == 12
+
+
+def test_version_1_alignments_are_still_read_and_continued(clips, tmp_path):
+    """A workspace from before source ids: alignments/<stem>.jsonl, header version 1."""
+    ws = Workspace(tmp_path)
+    clip = clips["split"].path
+    pipeline, main_face = load_pipeline("tiny"), SpeakerAssignment.single("main")
+    done = extract_source(clip, ws, pipeline, main_face, max_frames=4)
+    lines = done.alignments.read_text().splitlines()
+    header = json.loads(lines[0])
+    header.update(version=1, source=str(clip))
+    del header["source_id"], header["fingerprint"]
+    legacy = ws.alignments_dir / "split.jsonl"
+    legacy.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    done.alignments.unlink()
+    old_header, records = read_alignments(legacy)
+    assert old_header["version"] == 1 and len(records) == len(lines) - 1
+    again = extract_source(clip, ws, pipeline, main_face, max_frames=4)
+    assert again.skipped and again.alignments == legacy and again.crops == done.crops
 
 
 def _cli(args: list[str], capsys) -> tuple[int, str]:
@@ -240,5 +320,6 @@ def test_cli_extract_and_bad_inputs(clips, tmp_path, capsys):
         assert "Traceback" not in err
         left = [p for p in bad_ws.rglob("*") if p.is_file()] if bad_ws.exists() else []
         assert left == [], left  # nothing half-written
-    assert json.loads((ws / "alignments" / "split.jsonl").read_text().splitlines()[0])["complete"]
+    split = ws / "alignments" / f"{source_id(clips['split'].path)}.jsonl"
+    assert json.loads(split.read_text().splitlines()[0])["complete"]
     assert mi.NUM_LANDMARKS == 478

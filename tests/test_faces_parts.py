@@ -258,7 +258,7 @@ def test_alignments_roundtrip_and_resume_prefix(tmp_path):
     state = load_state(path)
     assert state.last_done == 2 and [r.frame for r in state.records] == [0, 1, 2]
     first = json.loads(path.read_text().splitlines()[0])
-    assert first["format"] == "faceswap_gan.alignments" and first["version"] == 1
+    assert first["format"] == "faceswap_gan.alignments" and first["version"] == 2
     rec = state.records[1]
     assert rec.landmarks.shape == (478, 3)
     assert np.abs(rec.landmarks - _record(1).landmarks).max() <= 0.005 + 1e-4

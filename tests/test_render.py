@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 import torch
-from render_fixtures import CLIP_FPS, CLIP_FRAMES, run_cli, train_tiny_model, write_clip
+from render_fixtures import (
+    CLIP_FPS,
+    CLIP_FRAMES,
+    run_cli,
+    train_tiny_model,
+    write_clip,
+    write_vfr_clip,
+)
 
 from faceswap_gan.config import load_pipeline
 from faceswap_gan.errors import FaceswapError
@@ -61,6 +77,31 @@ def test_output_keeps_frames_rate_duration_audio(ws, rendered):
         assert abs(float(vo.duration * vo.time_base) - float(vi.duration * vi.time_base)) < 1e-6
     assert len(_decode(out)) == CLIP_FRAMES
     assert audio_packets(out) == audio_packets(src) != []
+
+
+def _frame_times(path: Path) -> tuple[list[Fraction], Fraction]:
+    """Every frame's presentation time and the video stream's duration, exactly (seconds)."""
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        times = [Fraction(f.pts) * f.time_base for f in c.decode(stream)]
+        return times, Fraction(stream.duration) * stream.time_base
+
+
+def test_variable_frame_rate_kept_exactly(ws, model, tmp_path):
+    """A clip with gaps of 20-100 ms between frames: every output frame shows at its source
+    frame's time, exactly, and the video lasts exactly as long (so the copied audio stays in
+    sync)."""
+    src = tmp_path / "vfr.mp4"
+    written = write_vfr_clip(src, frames=30)
+    source_times, source_duration = _frame_times(src)
+    assert source_times == written  # the clip really is VFR, as written
+    out = tmp_path / "vfr.swapped.mp4"
+    summary = render_video(src, out, model, load_pipeline("tiny"), SwapTarget(swap=True), CPU,
+                           RenderOptions())
+    assert summary.frames == 30 and summary.faces_swapped >= 28
+    times, duration = _frame_times(out)
+    assert times == source_times
+    assert duration == source_duration
 
 
 def test_metadata_marks_the_video_synthetic(rendered):
@@ -161,12 +202,84 @@ def test_swap_needs_speakers_from_d_or_assign(ws, model, tmp_path):
     assert summary.faces_seen == 6 and summary.faces_swapped in (0, 6)
 
 
+def _wait_for_temporary(out: Path, timeout: float = 120) -> Path:
+    """The temporary file a running writer writes beside ``out`` (``.<stem>.XXXXXXXX.mp4``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = list(out.parent.glob(f".{out.stem}.*{out.suffix}"))
+        if found:
+            return found[0]
+        time.sleep(0.005)
+    raise AssertionError(f"nothing started writing {out}")
+
+
+def test_second_run_on_one_output_fails_and_sigterm_cleans_up(ws, model, tmp_path, capsys):
+    """Two renders to one output at once: the second fails with a clear message (neither used
+    --force); SIGTERM stops the first like Ctrl-C: temporary file removed, exit 143."""
+    out = tmp_path / "busy.mp4"
+    seen: dict = {}
+
+    def second_run_then_sigterm() -> None:
+        _wait_for_temporary(out)  # the first run is writing
+        try:
+            render_video(ws / "clip.mp4", out, model, load_pipeline("tiny"),
+                         SwapTarget(to="speaker_a"), CPU, RenderOptions())
+        except FaceswapError as exc:
+            seen["error"] = str(exc)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    late: list = []  # a SIGTERM after the command returned must not stop the tests
+    previous = signal.signal(signal.SIGTERM, lambda *args: late.append(args))
+    try:
+        other = threading.Thread(target=second_run_then_sigterm, daemon=True)
+        other.start()
+        code, text = run_cli(["render", str(ws / "clip.mp4"), "--to", "speaker_b", "-o", str(out),
+                              "--workspace", str(ws), "--pipeline", "tiny"], capsys)
+        other.join(timeout=60)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen["error"] == (f"{out} is being written by another faceswap run (pid {os.getpid()}); "
+                             "wait for it to finish or choose another output")
+    assert code == 143 and "terminated" in text and not late, text
+    assert list(tmp_path.iterdir()) == []  # no output, no temporary file, no lock
+
+
+_KILLED_WRITER = """
+import os, signal, sys
+import numpy as np
+from faceswap_gan.video.remux import SwapVideoWriter
+writer = SwapVideoWriter(sys.argv[1], 320, 180, 25)
+writer.write(np.zeros((180, 320, 3), np.uint8))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_next_run_removes_what_a_killed_render_left(ws, model, tmp_path):
+    """kill -9 in the middle of writing leaves the temporary file (and the lock file); the next
+    render to that output removes them, and its output has the usual mode (0666 less umask)."""
+    out = tmp_path / "killed.mp4"
+    killed = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(out)], timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    assert len(list(tmp_path.glob(".killed.*.mp4"))) == 1  # what kill -9 leaves behind
+    umask = os.umask(0o022)
+    try:
+        summary = render_video(ws / "clip.mp4", out, model, load_pipeline("tiny"),
+                               SwapTarget(to="speaker_b"), CPU, RenderOptions(max_frames=4))
+    finally:
+        os.umask(umask)
+    assert summary.frames == 4
+    assert [p.name for p in tmp_path.iterdir()] == ["killed.mp4"]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
+
+
 def test_cli_default_name_force_and_errors(ws, capsys):
     clip = ws / "clip.mp4"
     base = ["render", str(clip), "--workspace", str(ws), "--pipeline", "tiny", "--frames", "3"]
     code, text = run_cli(base + ["--to", "speaker_b"], capsys)
     assert code == 0, text
     assert (ws / "clip.speaker_b.mp4").is_file() and "faces swapped" in text
+    rates = [float(r) for r in re.findall(r"([\d.]+) frames/s", text)]
+    assert rates and max(rates) < 1000, text  # no "30000000.0 frames/s" at the start
     code, text = run_cli(base + ["--to", "speaker_b"], capsys)
     assert code == 1 and "exists; use --force" in text
     assert run_cli(base + ["--to", "speaker_b", "--force"], capsys)[0] == 0

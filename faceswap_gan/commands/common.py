@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -65,3 +66,20 @@ def with_render_overrides(preset: Pipeline, color: str | None, seamless: bool | 
     if seamless is not None:
         render = dataclasses.replace(render, seamless=seamless)
     return dataclasses.replace(preset, render=render)
+
+
+class Rate:
+    """Items per second for a progress bar, counted from the first report: 0 until time has
+    passed, so the first update never shows an absurd figure, and a resumed run's starting
+    count is not taken for its speed. Call it with the count done so far."""
+
+    def __init__(self) -> None:
+        self._start: tuple[float, int] | None = None
+
+    def __call__(self, done: int) -> float:
+        now = time.perf_counter()
+        if self._start is None:
+            self._start = (now, done)
+            return 0.0
+        t0, n0 = self._start
+        return (done - n0) / (now - t0) if now > t0 else 0.0

@@ -15,6 +15,7 @@ from rich.progress import (
 from rich.table import Table
 
 from faceswap_gan.commands.common import (
+    Rate,
     console,
     open_run,
     pipeline_option,
@@ -98,17 +99,10 @@ def command(
     ) as bar:
         for src in sources:
             task = bar.add_task(src.name, total=None, rate=0.0, faces=0)
-            state = {"t0": None, "f0": 0}
 
-            def report(done: int, total: int | None, faces: int, task: int = task, state: dict = state) -> None:
-                import time
-
-                now = time.perf_counter()
-                if state["t0"] is None:
-                    state["t0"], state["f0"] = now, done
-                dt = now - state["t0"]
-                rate = (done - state["f0"]) / dt if dt > 0 else 0.0
-                bar.update(task, completed=done, total=total, rate=rate, faces=faces)
+            def report(done: int, total: int | None, faces: int, task: int = task,
+                       rate: Rate = Rate()) -> None:
+                bar.update(task, completed=done, total=total, rate=rate(done), faces=faces)
 
             summary = extract_source(
                 src, ws, preset, assignment, progress=report, force=force, max_frames=max_frames, seed=seed

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from faceswap_gan.commands.common import (
+    Rate,
     console,
     device_option,
     open_run,
@@ -50,7 +51,10 @@ def model_options(func):  # type: ignore[no-untyped-def]
 @click.option("--only", default=None, metavar="SPEAKER",
               help="Swap only SPEAKER's faces (to --to, else to the other speaker).")
 @click.option("--assign", default=None, metavar="left=A,right=B",
-              help="Who is where, instead of asking the discriminator.")
+              help="Who is where, instead of asking the speaker gate or the discriminator.")
+@click.option("--all-faces", is_flag=True,
+              help="Take every face for a trained speaker (no speaker gate): for footage where "
+                   "every face should change.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Output .mp4 [default: INPUT.<speaker>.mp4 beside the input].")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
@@ -67,11 +71,15 @@ def model_options(func):  # type: ignore[no-untyped-def]
 @pipeline_option
 @device_option
 def command(input_path: Path, to: str | None, swap: bool, only: str | None, assign: str | None,
-            output: Path | None, force: bool, crf: int | None, preset: str | None, start: float,
+            all_faces: bool, output: Path | None, force: bool, crf: int | None, preset: str | None, start: float,
             frames: int | None, preview: bool, watermark: bool, model_name: str | None,
             color: str | None, seamless: bool | None, workspace: str | None,
             pipeline: str | None, device: str) -> None:
     """Swap the faces in INPUT and write an H.264 MP4 with the input's audio copied unchanged.
+
+    Faces that are none of the model's speakers (a moderator, the audience) are left as they
+    were: the model's speaker gate decides per track (fitted at the end of `faceswap train`,
+    or now from the workspace's crops when the model folder has none).
 
     \b
     Examples:
@@ -79,6 +87,7 @@ def command(input_path: Path, to: str | None, swap: bool, only: str | None, assi
       faceswap render debate.mp4 --to speaker_b -o out.mp4 --crf 20
       faceswap render debate.mp4 --only speaker_a --start 10 --frames 250 --preview
       faceswap render debate.mp4 --swap --assign left=speaker_a,right=speaker_b
+      faceswap render crowd.mp4 --to speaker_b --all-faces   # every face, gate or not
     """
 
     from faceswap_gan.device import resolve_device
@@ -98,7 +107,8 @@ def command(input_path: Path, to: str | None, swap: bool, only: str | None, assi
         raise FaceswapError(f"file not found: {input_path}")
     if input_path.is_dir():
         raise FaceswapError(f"{input_path} is a folder, not a video")
-    target = SwapTarget(to=to, swap=swap, only=only, assign=parse_assign(assign))
+    target = SwapTarget(to=to, swap=swap, only=only, assign=parse_assign(assign),
+                        all_faces=all_faces)
     if output is None:
         output = default_output_path(input_path, target, preview)
         if not os.access(output.parent, os.W_OK):
@@ -110,10 +120,16 @@ def command(input_path: Path, to: str | None, swap: bool, only: str | None, assi
     model_path = locate_model(ws, model_name)
     model = load_face_model(model_path, dev, need_encoder=True)
     check_target(model, target)
+    out = console()
+    if not all_faces:
+        from faceswap_gan.models.gate import ensure_gate
+
+        notice = ensure_gate(ws, model_path, model, progress=lambda text: out.print(text + " ..."))
+        if notice:
+            out.print(f"[yellow]note:[/] {notice}")
     options = RenderOptions(start=start, max_frames=frames, preview=preview, watermark=watermark,
                             crf=crf, preset=preset, overwrite=force,
                             model_name=model_path.stem if model_path.is_file() else model_path.name)
-    out = console()
     summary = _render_with_progress(out, input_path, output, model, preset_cfg, target, dev,
                                     options, render_video)
     _print_summary(out, summary, model_path)
@@ -121,8 +137,6 @@ def command(input_path: Path, to: str | None, swap: bool, only: str | None, assi
 
 def _render_with_progress(out, input_path, output, model, pipeline, target, dev, options,
                           render_video):  # type: ignore[no-untyped-def]
-    import time
-
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -137,14 +151,14 @@ def _render_with_progress(out, input_path, output, model, pipeline, target, dev,
     # Started on the first report, so an input that fails to open shows no empty bar.
     bar = Progress(*columns, console=out, transient=False)
     state: dict = {}
+    rate = Rate()
+    rate(0)  # from the start of the run: the first report comes after a whole chunk
 
     def progress(p):  # type: ignore[no-untyped-def]
         if not state:
             bar.start()
             state["task"] = bar.add_task("render", total=p.total, fps=0.0, faces=0)
-            state["t0"] = time.perf_counter()
-        elapsed = max(time.perf_counter() - state["t0"], 1e-6)
-        bar.update(state["task"], completed=p.frames, total=p.total, fps=p.frames / elapsed,
+        bar.update(state["task"], completed=p.frames, total=p.total, fps=rate(p.frames),
                    faces=p.faces_swapped)
 
     try:
@@ -165,6 +179,9 @@ def _print_summary(out, summary, model_path: Path) -> None:  # type: ignore[no-u
     table.add_row("model", str(model_path))
     table.add_row("frames", f"{summary.frames} ({summary.fps:.1f} frames/s)")
     table.add_row("faces swapped", f"{summary.faces_swapped} of {summary.faces_seen}")
+    for why, n in sorted(summary.faces_left.items()):
+        table.add_row("faces left alone", f"{n}: {why}")
+    table.add_row("speaker gate", summary.gate or "none (every face taken for a speaker)")
     table.add_row("shot cuts", str(summary.cuts))
     table.add_row("audio", "copied" if summary.has_audio else "none in the input")
     if summary.track_speakers:

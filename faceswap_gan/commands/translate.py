@@ -67,6 +67,6 @@ def command(image_path: Path, to: str, output: Path | None, force: bool, model_n
     ok, data = cv2.imencode(ext, cv2.cvtColor(result.image, cv2.COLOR_RGB2BGR))
     if not ok:
         raise FaceswapError(f"could not encode {output.name}")
-    with atomic_path(output) as tmp:
+    with atomic_path(output, overwrite=force) as tmp:  # checked again under the lock
         tmp.write_bytes(data.tobytes())
     console().print(f"translated {result.faces} face(s) to {to}: {output}")

@@ -1,17 +1,23 @@
 """The alignments file: every face extract saw in one source, as JSON Lines (never pickle).
 
-    line 1   header  {"format": "faceswap_gan.alignments", "version": 1, "source": ...,
-                      "width", "height", "fps", "crop_size", "padding", "pipeline",
-                      "settings": {...}, "complete": false|true, "frames": N|null}
+    line 1   header  {"format": "faceswap_gan.alignments", "version": 2, "source": ...,
+                      "source_id", "fingerprint", "width", "height", "fps", "crop_size",
+                      "padding", "pipeline", "settings": {...}, "complete": false|true,
+                      "frames": N|null}
     then     face    {"frame", "time", "track", "speaker", "landmarks" (478 x [x, y, z],
                       0.01 px), "matrix" (2 x 3, frame -> crop), "score", "blur", "size",
                       "yaw", "pitch", "roll", "flags", "crop" (path under the workspace or
                       null), and "file" for image folders}
-    and      done    {"done": F, "cuts": n}  every frame up to F is fully recorded (resume point)
+    and      done    {"done": F, "cuts": n, "restart": R, "restart_id": I}  every frame up to F
+                     is fully recorded (resume point); R, I: where a resumed run tracks again from
 
 While a run is in progress the file only grows (faces, then a done marker, flushed); a run
 that stops leaves a valid prefix, and a trailing partial line is ignored. The finished file is
 rewritten once with ``complete: true`` and ``frames`` in its header and no done markers.
+
+Version 2 added ``source_id`` (the name the file and the crops carry: stem plus a hash of the
+source's path) and ``fingerprint`` (of the source's content) to the header; version 1 files
+(no such keys, named by the stem alone) are read the same way.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from faceswap_gan.errors import FaceswapError
 from faceswap_gan.fileio import atomic_path
 
 FORMAT = "faceswap_gan.alignments"
-VERSION = 1
+VERSION = 2  # 2: source_id and fingerprint in the header (version 1 is still read)
 
 
 @dataclass

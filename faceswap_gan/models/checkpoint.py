@@ -64,6 +64,7 @@ class FaceModel:
     size: int
     z_dim: int
     meta: dict[str, Any] = field(default_factory=dict)
+    gate: Any = None  # models.gate.SpeakerGate: who is a speaker; None: every face is one
 
     def label_of(self, speaker: str) -> int:
         """The class index of a speaker; an unknown name lists the known ones."""
@@ -292,7 +293,17 @@ def load_face_model(path: Path, device: torch.device, need_encoder: bool = True)
     elif need_encoder:
         raise FaceswapError(f"no encoder at {path}; run `faceswap train --step 2` first")
     model = FaceModel(g, encoder, d, list(s1.meta["speakers"]), spec.size, spec.z_dim, meta)
+    from faceswap_gan.models.gate import load_gate
+
+    model.gate = _matching_gate(load_gate(path), model)
     return _finish(model, device)
+
+
+def _matching_gate(gate: Any, model: FaceModel) -> Any:
+    """The gate when it was fit to this model's speakers, else None (fit it again)."""
+    if gate is None or list(gate.speakers) != list(model.speakers) or gate.size != model.size:
+        return None
+    return gate
 
 
 def _load_step3(path: Path, meta1: dict, meta2: dict, g: Generator, e: Encoder,
@@ -330,13 +341,22 @@ def export_inference_model(model_dir: Path, out_file: Path, dtype: torch.dtype =
     meta = dict(model.meta)
     meta.update(format=INFERENCE_FORMAT, version=FORMAT_VERSION, source=str(model_dir),
                 has_encoder=model.encoder is not None)
+    header = {"faceswap_gan": json.dumps(meta)}
+    if model.gate is not None:  # the speaker gate travels with the model (models/gate.py)
+        from faceswap_gan.models.gate import HEADER_KEY
+
+        for k, v in model.gate.to_tensors().items():
+            tensors[f"gate.{k}"] = torch.from_numpy(v)
+        header[HEADER_KEY] = json.dumps(model.gate.to_json())
     out_file = Path(out_file)
     with atomic_path(out_file) as tmp:
-        save_file(tensors, str(tmp), metadata={"faceswap_gan": json.dumps(meta)})
+        save_file(tensors, str(tmp), metadata=header)
     return out_file
 
 
 def _load_inference_file(path: Path, device: torch.device, need_encoder: bool) -> FaceModel:
+    from faceswap_gan.models.gate import HEADER_KEY as GATE_KEY
+
     if not path.is_file():
         raise FaceswapError(f"no model at {path}; run `faceswap train --step 1` first")
     try:
@@ -345,6 +365,7 @@ def _load_inference_file(path: Path, device: torch.device, need_encoder: bool) -
         with safe_open(str(path), framework="pt") as f:
             header = f.metadata() or {}
         meta = json.loads(header["faceswap_gan"])
+        gate_meta = json.loads(header[GATE_KEY]) if GATE_KEY in header else None
     except (SafetensorError, OSError, ValueError, KeyError):
         raise FaceswapError(f"corrupt checkpoint {path}: not a faceswap_gan inference file") from None
     check_meta(meta, path, INFERENCE_FORMAT)
@@ -360,4 +381,10 @@ def _load_inference_file(path: Path, device: torch.device, need_encoder: bool) -
     elif need_encoder:
         raise FaceswapError(f"the model file {path} has no encoder; export it after `faceswap train --step 2`")
     model = FaceModel(g, encoder, d, list(meta["speakers"]), spec.size, spec.z_dim, meta)
+    if gate_meta is not None:
+        from faceswap_gan.models.gate import SpeakerGate
+
+        gate_tensors = {k[len("gate."):]: v.numpy() for k, v in tensors.items()
+                        if k.startswith("gate.")}
+        model.gate = _matching_gate(SpeakerGate.from_parts(gate_meta, gate_tensors, path), model)
     return _finish(model, device)

@@ -27,6 +27,7 @@ from faceswap_gan import __version__
 from faceswap_gan.config import ExtractConfig, Pipeline
 from faceswap_gan.errors import FaceswapError
 from faceswap_gan.faces.types import TrackedFace
+from faceswap_gan.fileio import output_lock
 from faceswap_gan.render.swap import FaceJob, FaceSwapper
 from faceswap_gan.render.temporal import TemporalSmoother
 from faceswap_gan.render.watermark import add_watermark
@@ -43,18 +44,22 @@ ProgressFn = Callable[["RenderProgress"], None]
 class SwapTarget:
     """Which faces become whom.
 
-    - ``to`` alone: every face becomes ``to``;
-    - ``swap``: each face becomes the other speaker of a two-speaker model;
+    - ``to`` alone: every face of a trained speaker other than ``to`` becomes ``to``;
+    - ``swap``: each speaker's face becomes the other speaker of a two-speaker model;
     - ``only``: only faces of that speaker are swapped (to ``to``, else to the other speaker).
 
-    The speaker of a face comes from ``assign`` (``{"left": A, "right": B}``, by which half
-    of the frame the face is in) or else from D's class head, averaged over its track.
+    With the model's speaker gate (``models/gate.py``), a track that is none of the trained
+    speakers (a moderator, the audience) is left alone, and the speaker of a track is the
+    gate's nearest; ``assign`` (``{"left": A, "right": B}``) names speakers by which half of
+    the frame a face is in instead. ``all_faces`` (or a model without a gate) takes every face
+    for a speaker, as before the gate: the speaker then comes from D's class head.
     """
 
     to: str | None = None
     swap: bool = False
     only: str | None = None
     assign: dict[str, str] | None = None
+    all_faces: bool = False
 
     def describe(self) -> str:
         if self.swap:
@@ -63,7 +68,7 @@ class SwapTarget:
 
     @property
     def needs_speakers(self) -> bool:
-        """Whether the speaker of each face must be known (not for plain --to)."""
+        """Whether the speaker of each face must be known without a gate (not for plain --to)."""
         return self.swap or self.only is not None
 
 
@@ -97,8 +102,10 @@ class RenderSummary:
     seconds: float
     has_audio: bool
     passthrough: bool  # no face in the video: the input was copied unchanged
-    track_speakers: dict[int, str] = field(default_factory=dict)
+    track_speakers: dict[int, str] = field(default_factory=dict)  # "unknown": not a speaker
     stage_seconds: dict[str, float] = field(default_factory=dict)  # main-thread time per stage
+    faces_left: dict[str, int] = field(default_factory=dict)  # reason -> faces left as they were
+    gate: str | None = None  # the speaker gate's embedding; None: every face taken for a speaker
 
     @property
     def fps(self) -> float:
@@ -154,33 +161,81 @@ def check_target(model: object, target: SwapTarget) -> None:
             raise FaceswapError(f"--assign takes left=SPEAKER,right=SPEAKER, got '{side}'")
 
 
-class SpeakerVotes:
-    """Who each track is: D's class log-probabilities summed over the track's first crops."""
+# Why a face was left as it was (RenderSummary.faces_left keys).
+LEFT_UNKNOWN = "not a trained speaker"
+LEFT_TARGET = "already the target speaker"
+LEFT_NOT_CHOSEN = "not the --only speaker"
+LEFT_NO_SIDE = "no speaker on its side"
+UNKNOWN_TRACK = "unknown"  # RenderSummary.track_speakers of a track that is nobody's
 
-    def __init__(self, n_speakers: int, enough: int = 12) -> None:
+
+@dataclass
+class TrackVerdict:
+    speaker: int | None  # label; None: not known (no vote yet)
+    known: bool  # one of the trained speakers (always True without a gate)
+
+
+class TrackJudge:
+    """Who each track is, decided once from its first ``enough`` crops and then kept for the
+    whole track (so a track never flips mid-shot).
+
+    Evidence per track: the speaker gate's scores (``models/gate.py``; the nearest speaker,
+    and whether the mean score is within the gate's threshold), else D's class
+    log-probabilities summed. Render collects evidence one chunk ahead of what it blends, so a
+    track is decided on up to ``enough`` of its frames even when it starts at a chunk's end.
+    """
+
+    def __init__(self, n_speakers: int, gate: object | None = None,
+                 embed: Callable[[np.ndarray], np.ndarray] | None = None,
+                 classify: Callable[[np.ndarray], np.ndarray] | None = None,
+                 enough: int = 12) -> None:
         self.n = n_speakers
-        self.enough = enough  # crops after which a track's speaker is settled (D runs no more)
-        self._sums: dict[int, np.ndarray] = {}
+        self.gate, self.embed, self.classify = gate, embed, classify
+        self.enough = enough
+        self._scores: dict[int, list[np.ndarray]] = {}
+        self._votes: dict[int, np.ndarray] = {}
         self._counts: dict[int, int] = {}
+        self._decided: dict[int, TrackVerdict] = {}
 
     def wants(self, track_id: int) -> bool:
-        return self._counts.get(track_id, 0) < self.enough
+        return track_id not in self._decided and self._counts.get(track_id, 0) < self.enough
 
-    def add(self, track_id: int, probs: np.ndarray) -> None:
-        self._sums[track_id] = self._sums.get(track_id, np.zeros(self.n)) + np.log(
-            np.clip(probs, 1e-6, 1.0))
-        self._counts[track_id] = self._counts.get(track_id, 0) + 1
+    def add(self, jobs: list[FaceJob]) -> None:
+        """Evidence from the crops of ``jobs`` (only tracks that still want it)."""
+        chosen: list[FaceJob] = []
+        for job in jobs:
+            if self.wants(job.track_id):
+                self._counts[job.track_id] = self._counts.get(job.track_id, 0) + 1
+                chosen.append(job)
+        if not chosen:
+            return
+        crops = np.stack([j.crop.image for j in chosen])
+        if self.gate is not None and self.embed is not None:
+            scores = self.gate.scores(self.embed(crops))  # type: ignore[attr-defined]
+            for job, row in zip(chosen, scores):
+                self._scores.setdefault(job.track_id, []).append(row)
+        elif self.classify is not None:
+            probs = self.classify(crops)
+            for job, p in zip(chosen, probs):
+                self._votes[job.track_id] = self._votes.get(job.track_id, np.zeros(self.n)) \
+                    + np.log(np.clip(p, 1e-6, 1.0))
 
-    def speaker(self, track_id: int) -> int | None:
-        votes = self._sums.get(track_id)
-        return None if votes is None else int(np.argmax(votes))
+    def verdict(self, track_id: int) -> TrackVerdict:
+        """The track's decision, taken now from the evidence so far and then kept."""
+        if track_id in self._decided:
+            return self._decided[track_id]
+        if self.gate is not None:
+            from faceswap_gan.models.gate import verdict
 
-    def forget_except(self, live: set[int]) -> None:
-        for track_id in list(self._sums):
-            if track_id not in live:
-                del self._sums[track_id]
-                self._counts.pop(track_id, None)
-
+            rows = self._scores.get(track_id)
+            v = verdict(self.gate, np.stack(rows)) if rows else None  # type: ignore[arg-type]
+            decided = TrackVerdict(None, False) if v is None else TrackVerdict(v.speaker, v.known)
+        else:
+            votes = self._votes.get(track_id)
+            decided = TrackVerdict(None if votes is None else int(np.argmax(votes)), True)
+        if track_id in self._scores or track_id in self._votes or self.gate is None:
+            self._decided[track_id] = decided
+        return decided
 
 @dataclass
 class _FrameWork:
@@ -190,45 +245,56 @@ class _FrameWork:
 
 
 class _Chooser:
-    """Maps each face of a chunk to a target label, or None to leave it alone."""
+    """Maps each face to a target label, or to None and the reason it is left alone."""
 
-    def __init__(self, model: object, target: SwapTarget, translator: object, width: int) -> None:
+    def __init__(self, model: object, target: SwapTarget, translator: object, width: int,
+                 gate: object | None = None, embed: Callable | None = None) -> None:
         self.model, self.target, self.translator, self.width = model, target, translator, width
         self.speakers = list(model.speakers)  # type: ignore[attr-defined]
-        self.votes = SpeakerVotes(len(self.speakers))
-        self.to_label = model.label_of(target.to) if target.to else None
-        self.only_label = model.label_of(target.only) if target.only else None
+        self.gated = gate is not None
+        classify = None
+        if not self.gated and target.needs_speakers and not target.assign:
+            classify = translator.classify  # type: ignore[attr-defined]
+        self.judge = TrackJudge(len(self.speakers), gate, embed, classify)
+        self.collects = self.gated or classify is not None
+        self.to_label = model.label_of(target.to) if target.to else None  # type: ignore[attr-defined]
+        self.only_label = model.label_of(target.only) if target.only else None  # type: ignore[attr-defined]
+
+    def vote(self, jobs: list[FaceJob]) -> None:
+        if self.collects:
+            self.judge.add(jobs)
 
     def speaker_of(self, face: TrackedFace) -> int | None:
         if self.target.assign:
             cx = 0.5 * (face.box[0] + face.box[2])
             name = self.target.assign.get("left" if cx < self.width / 2 else "right")
             return None if name is None else self.speakers.index(name)
-        return self.votes.speaker(face.track_id)
+        if not self.collects:
+            return None
+        return self.judge.verdict(face.track_id).speaker
 
-    def vote(self, jobs: list[FaceJob]) -> None:
-        if not self.target.needs_speakers or self.target.assign:
-            return
-        jobs = [job for job in jobs if self.votes.wants(job.track_id)]
-        if not jobs:
-            return
-        crops = np.stack([j.crop.image for j in jobs])
-        probs = self.translator.classify(crops)
-        for job, p in zip(jobs, probs):
-            self.votes.add(job.track_id, p)
+    def known(self, face: TrackedFace) -> bool:
+        return not self.gated or self.judge.verdict(face.track_id).known
 
-    def label_for(self, face: TrackedFace) -> int | None:
-        if not self.target.needs_speakers:
-            return self.to_label
+    def label_for(self, face: TrackedFace) -> tuple[int | None, str | None]:
+        """(target label, None), or (None, why the face is left as it was)."""
+        if not self.known(face):
+            return None, LEFT_UNKNOWN
+        if not self.gated and not self.target.needs_speakers:
+            return self.to_label, None  # plain --to without a gate: every face
         current = self.speaker_of(face)
         if current is None:
-            return None
+            return None, LEFT_NO_SIDE if self.target.assign else LEFT_UNKNOWN
         other = 1 - current if len(self.speakers) == 2 else None
         if self.target.swap:
-            return other
-        if current != self.only_label:
-            return None
-        return self.to_label if self.to_label is not None else other
+            return other, None
+        if self.only_label is not None:
+            if current != self.only_label:
+                return None, LEFT_NOT_CHOSEN
+            return (self.to_label if self.to_label is not None else other), None
+        if current == self.to_label:
+            return None, LEFT_TARGET
+        return self.to_label, None
 
 
 def render_video(
@@ -243,17 +309,33 @@ def render_video(
 ) -> RenderSummary:
     """Swap the faces in ``input_path`` and write ``output_path`` (H.264, audio copied).
 
-    ``model`` is a loaded ``FaceModel``. Raises FaceswapError for bad input; on any failure
+    ``model`` is a loaded ``FaceModel``. Raises FaceswapError for bad input, and when another
+    run is writing ``output_path`` (the run holds ``fileio.output_lock`` on it); on any failure
     or interruption nothing is left at ``output_path``.
     """
-    from faceswap_gan.faces.track import FaceTracker
-    from faceswap_gan.models.inference import Translator
-    from faceswap_gan.video.reader import VideoReader
-
     options = options or RenderOptions()
     input_path, output_path = Path(input_path), Path(output_path)
     check_output(input_path, output_path, options.overwrite)
     check_target(model, target)
+    with output_lock(output_path, overwrite=options.overwrite):
+        return _render_locked(input_path, output_path, model, pipeline, target, device, options,
+                              progress)
+
+
+def _render_locked(
+    input_path: Path,
+    output_path: Path,
+    model: object,
+    pipeline: Pipeline,
+    target: SwapTarget,
+    device: torch.device,
+    options: RenderOptions,
+    progress: ProgressFn | None,
+) -> RenderSummary:
+    from faceswap_gan.faces.track import FaceTracker
+    from faceswap_gan.models.inference import Translator
+    from faceswap_gan.video.reader import VideoReader
+
     cfg = pipeline.render
     extract = extract_config_for(model, pipeline)
     translator = Translator(model, device, autocast=options.use_autocast,
@@ -264,6 +346,9 @@ def render_video(
     counts = {"frames": 0, "seen": 0, "swapped": 0, "cuts": 0}
     stages = _StageClock()
     track_speakers: dict[int, str] = {}
+    faces_left: dict[str, int] = {}
+    whole = options.start == 0 and options.max_frames is None and not options.preview
+    gate, embed, gate_kind = _gate_for(model, target, extract.padding)
 
     reader = VideoReader(input_path, start=options.start, max_frames=options.max_frames)
     with reader:
@@ -275,17 +360,19 @@ def render_video(
         if first is None:
             raise FaceswapError(f"no frames in {input_path} from {options.start:g} s")
         h, w = first.image.shape[:2]
-        chooser = _Chooser(model, target, translator, w)
+        chooser = _Chooser(model, target, translator, w, gate, embed)
         start_time = first.timestamp if options.start > 0 else 0.0
         end_time = None
         if options.max_frames is not None:
             end_time = start_time + options.max_frames / float(reader.fps)
         metadata = synthetic_metadata(options.model_name, target)
+        # The source's time base: every frame keeps its own pts and duration (VFR too).
         writer = SwapVideoWriter(
             output_path, w * 2 if options.preview else w, h, reader.fps,
             crf=cfg.crf if options.crf is None else options.crf,
             preset=options.preset or cfg.x264_preset,
             audio_source=input_path, start=start_time, end=end_time, metadata=metadata,
+            time_base=reader.time_base, locked=True,
         )
         sink = ThreadedSink(writer.write, depth=2 * max(1, cfg.batch_size))
         try:
@@ -297,13 +384,22 @@ def render_video(
                     _track(_chain(first, frames), tracker, track_clock),
                     depth=2 * max(1, cfg.batch_size), name="track")
                 chunk: list[_FrameWork] = []
+                # The chunk being blended waits until the next one is aligned and has voted,
+                # so a track that starts near a chunk's end is still decided on its first
+                # frames (TrackJudge.enough), not on one or two.
+                ready: list[tuple[list[_FrameWork], list[tuple[int, FaceJob]]]] = []
 
-                def flush() -> None:
-                    _render_chunk(chunk, swapper, chooser, sink, options, counts, track_speakers,
-                                  stages)
-                    chunk.clear()
-                    if progress is not None:
-                        progress(RenderProgress(counts["frames"], total, counts["swapped"]))
+                def advance(last: bool = False) -> None:
+                    if chunk:
+                        ready.append((list(chunk), _prepare_chunk(chunk, swapper, chooser,
+                                                                  counts, stages)))
+                        chunk.clear()
+                    while len(ready) > (0 if last else 1):
+                        done, prepared = ready.pop(0)
+                        _render_chunk(done, prepared, swapper, chooser, sink, options, counts,
+                                      track_speakers, faces_left, stages)
+                        if progress is not None:
+                            progress(RenderProgress(counts["frames"], total, counts["swapped"]))
 
                 try:
                     while True:
@@ -314,63 +410,97 @@ def render_video(
                         counts["cuts"] += int(work.cut and work.frame.index > first.index)
                         chunk.append(work)
                         if len(chunk) >= max(1, cfg.batch_size):
-                            flush()
-                    if chunk:
-                        flush()
+                            advance()
+                    advance(last=True)
                 finally:
                     tracked.close()
                 stages.seconds.update({f"{k} (thread)": v for k, v in track_clock.seconds.items()})
             with stages("encode"):
                 sink.close()
                 has_audio = writer.has_audio
-                writer.close()
+                passthrough = counts["seen"] == 0 and whole
+                if passthrough:
+                    writer._abort()  # nothing to swap anywhere: the input's own streams instead
+                else:
+                    writer.close()
         except BaseException:
             with _suppress():
                 sink.close()
             writer._abort()
             raise
 
-    passthrough = False
-    if counts["seen"] == 0 and options.start == 0 and options.max_frames is None \
-            and not options.preview:
-        # Nothing to swap anywhere: give back the input's own streams, not a re-encode.
+    if passthrough:
         log.warning("no faces found in %s; the video was passed through unchanged", input_path)
-        copy_streams(input_path, output_path, metadata={"comment": "faceswap_gan: no faces found, unchanged"})
-        passthrough = True
+        copy_streams(input_path, output_path, locked=True,
+                     metadata={"comment": "faceswap_gan: no faces found, unchanged"})
     return RenderSummary(
         output=output_path, frames=counts["frames"], faces_seen=counts["seen"],
         faces_swapped=counts["swapped"], cuts=counts["cuts"],
         seconds=time.perf_counter() - started, has_audio=has_audio, passthrough=passthrough,
         track_speakers=track_speakers, stage_seconds=dict(stages.seconds),
+        faces_left=faces_left, gate=gate_kind,
     )
 
 
-def _render_chunk(
+def _gate_for(model: object, target: SwapTarget, padding: float
+              ) -> tuple[object | None, Callable | None, str | None]:
+    """(gate model, crop embedder, embedding name) when faces are gated, else Nones: with
+    ``--all-faces``, or when the model has no gate (every face is then a speaker)."""
+    speaker_gate = getattr(model, "gate", None)
+    if target.all_faces or speaker_gate is None:
+        return None, None, None
+    try:
+        chosen = speaker_gate.usable(model)
+        embed = speaker_gate.embedder(chosen.kind, model)
+    except FaceswapError as exc:
+        log.warning("speaker gate not used: %s", exc)
+        return None, None, None
+    return chosen, embed, chosen.kind
+
+
+def _prepare_chunk(
     chunk: list[_FrameWork],
     swapper: FaceSwapper,
     chooser: _Chooser,
-    sink: ThreadedSink,
-    options: RenderOptions,
     counts: dict[str, int],
-    track_speakers: dict[int, str],
     stages: _StageClock,
-) -> None:
-    # Align every face of the chunk, then let D vote on who each track is.
+) -> list[tuple[int, FaceJob]]:
+    """Align every face of the chunk, then let the gate (or D) see who each new track is."""
     prepared: list[tuple[int, FaceJob]] = []
     with stages("align"):
         _prepare(chunk, swapper, prepared)
     counts["seen"] += len(prepared)
     with stages("classify"):
         chooser.vote([job for _, job in prepared])
+    return prepared
+
+
+def _render_chunk(
+    chunk: list[_FrameWork],
+    prepared: list[tuple[int, FaceJob]],
+    swapper: FaceSwapper,
+    chooser: _Chooser,
+    sink: ThreadedSink,
+    options: RenderOptions,
+    counts: dict[str, int],
+    track_speakers: dict[int, str],
+    faces_left: dict[str, int],
+    stages: _StageClock,
+) -> None:
     jobs: list[tuple[int, FaceJob]] = []
     for slot, job in prepared:
-        label = chooser.label_for(job.crop.face)
-        speaker = chooser.speaker_of(job.crop.face)
-        if speaker is not None:
+        face = job.crop.face
+        label, why = chooser.label_for(face)
+        speaker = chooser.speaker_of(face)
+        if not chooser.known(face):
+            track_speakers[job.track_id] = UNKNOWN_TRACK
+        elif speaker is not None:
             track_speakers[job.track_id] = chooser.speakers[speaker]
         if label is not None:
             job.label = label
             jobs.append((slot, job))
+        elif why is not None:
+            faces_left[why] = faces_left.get(why, 0) + 1
     with stages("networks"):
         generated = swapper.generate([job for _, job in jobs])
     with stages("blend"):
@@ -386,7 +516,7 @@ def _render_chunk(
         if options.preview:
             image = np.concatenate([work.frame.image, image], axis=1)
         with stages("encode"):  # waiting for the encoder thread when its queue is full
-            sink.put(image, work.frame.timestamp)
+            sink.put(image, work.frame.timestamp, work.frame.duration)
         counts["frames"] += 1
 
 

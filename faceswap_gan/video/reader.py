@@ -124,6 +124,11 @@ class VideoReader:
         return Fraction(rate) if rate else Fraction(25, 1)
 
     @property
+    def time_base(self) -> Fraction:
+        """The video stream's time base: frame timestamps are whole multiples of it."""
+        return Fraction(self._stream.time_base or Fraction(1, 1))
+
+    @property
     def duration(self) -> float | None:
         """Seconds, from the stream or the container; None when neither knows."""
         if self._stream.duration is not None and self._stream.time_base is not None:
@@ -133,9 +138,14 @@ class VideoReader:
         return None
 
     @property
+    def declared_frames(self) -> int | None:
+        """The number of frames the container declares (MP4 does), None when it does not."""
+        return int(self._stream.frames) if self._stream.frames else None
+
+    @property
     def frame_count(self) -> int | None:
         """Frames the container declares, else an estimate from duration and rate; None if unknown."""
-        n = int(self._stream.frames or 0)
+        n = self.declared_frames or 0
         if n <= 0 and self.duration:
             n = int(round(self.duration * float(self.fps)))
         if n <= 0:
@@ -190,7 +200,10 @@ class VideoReader:
 
     def _to_video_frame(self, index: int, frame: av.VideoFrame, t: float) -> VideoFrame:
         image = frame.to_ndarray(format="rgb24")
-        return VideoFrame(index=index, timestamp=t, image=_rotate(image, self.rotation))
+        ticks = getattr(frame, "duration", None)  # PyAV >= 14
+        duration = float(ticks * self.time_base) if ticks else None
+        return VideoFrame(index=index, timestamp=t, image=_rotate(image, self.rotation),
+                          duration=duration)
 
     def _run(self) -> None:
         """Decode thread: converts frames and feeds the bounded queue until done or stopped."""
@@ -219,7 +232,7 @@ class VideoReader:
             else:
                 # The stream ended by itself: a file cut short after its index (MP4 with the
                 # index first) just stops early, so compare with the frames it declares.
-                declared = int(self._stream.frames or 0)
+                declared = self.declared_frames or 0
                 if self.start == 0 and declared > 0 and index < declared - max(2, declared // 50):
                     raise FaceswapError(
                         f"{self.path}: corrupt or truncated video at frame {index} "

@@ -33,7 +33,9 @@ class SwapVideoWriter(VideoWriter):
     ``start``/``end`` (seconds, in the source's clock) choose the audio that goes with the
     frames: packets from ``start`` up to ``end`` (None: to the end of the stream). Frame
     timestamps given to ``write`` are in the same clock; both streams are shifted by
-    ``start`` so the output starts at 0. Odd frame sizes are kept exactly (4:4:4).
+    ``start`` so the output starts at 0. With ``time_base`` (the source video stream's), every
+    frame keeps its source pts and duration exactly. Odd frame sizes are kept exactly (4:4:4).
+    ``overwrite``/``locked``: as ``fileio.atomic_path``.
     """
 
     def __init__(
@@ -48,6 +50,9 @@ class SwapVideoWriter(VideoWriter):
         start: float = 0.0,
         end: float | None = None,
         metadata: dict[str, str] | None = None,
+        time_base: Fraction | None = None,
+        overwrite: bool = True,
+        locked: bool = False,
     ) -> None:
         # Set before the base class opens the file: its error path calls our _abort.
         self.end = end
@@ -58,7 +63,8 @@ class SwapVideoWriter(VideoWriter):
         self._audio_packets: Iterator[av.Packet] | None = None
         self._pending_audio: av.Packet | None = None
         super().__init__(path, width, height, fps, crf=crf, preset=preset, metadata=metadata,
-                         odd_sizes="exact", start=start)
+                         odd_sizes="exact", start=start, time_base=time_base,
+                         overwrite=overwrite, locked=locked)
         try:
             if audio_source is not None:
                 self._open_audio(Path(audio_source))
@@ -133,10 +139,13 @@ class SwapVideoWriter(VideoWriter):
 
 
 def copy_streams(source: str | os.PathLike, dest: str | os.PathLike,
-                 metadata: dict[str, str] | None = None) -> None:
-    """Copy the video and audio streams of ``source`` into ``dest`` unchanged (no re-encode)."""
+                 metadata: dict[str, str] | None = None, overwrite: bool = True,
+                 locked: bool = False) -> None:
+    """Copy the video and audio streams of ``source`` into ``dest`` unchanged (no re-encode).
+
+    ``overwrite``/``locked``: as ``fileio.atomic_path``."""
     # (no parenthesised multi-item `with`: the code must stay valid on Python 3.9)
-    with atomic_path(dest) as tmp, av.open(str(source)) as src, \
+    with atomic_path(dest, overwrite=overwrite, locked=locked) as tmp, av.open(str(source)) as src, \
             av.open(str(tmp), mode="w", format="mp4", options=_MUX_OPTIONS) as out:
         for key, value in {**dict(src.metadata), **(metadata or {})}.items():
             out.metadata[key] = value

@@ -6,8 +6,9 @@ padded by one pixel (the last column/row repeated), so the file is ``encoded_siz
 ``"exact"`` an odd-sized video is encoded 4:4:4 at its exact size instead (what render
 uses, since its output must match the input). Frame ``i`` gets the presentation time
 ``i / fps`` exactly (the stream's time base is ``1 / fps``), unless ``write`` is given the
-frame's own timestamp (variable frame rates). ``video/remux.py`` builds the render writer
-on this class, adding the input's audio packets copied unchanged.
+frame's own timestamp: then, with the source's ``time_base``, each frame keeps its source
+presentation time and duration exactly (variable frame rates too). ``video/remux.py``
+builds the render writer on this class, adding the input's audio packets copied unchanged.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ class VideoWriter:
         metadata: dict[str, str] | None = None,
         odd_sizes: str = "pad",
         start: float = 0.0,
+        time_base: Fraction | None = None,
+        overwrite: bool = True,
+        locked: bool = False,
     ) -> None:
         if odd_sizes not in ("pad", "exact"):
             raise ValueError(f"odd_sizes must be 'pad' or 'exact', got {odd_sizes!r}")
@@ -85,11 +89,13 @@ class VideoWriter:
         self.audio_rate = audio_rate
         self.frames_written = 0
         self._last_pts = -1
+        self._durations: dict[int, int] = {}  # pts -> duration of frames still in the encoder
         self.audio_samples_written = 0
         self._closed = False
 
         self._stack = contextlib.ExitStack()
-        self._tmp = self._stack.enter_context(atomic_path(self.path))
+        self._tmp = self._stack.enter_context(
+            atomic_path(self.path, overwrite=overwrite, locked=locked))
         try:
             # use_metadata_tags keeps arbitrary keys; faststart puts the index first for players.
             self._container = av.open(
@@ -103,7 +109,9 @@ class VideoWriter:
             self._video.pix_fmt = pix_fmt
             # Frames carry their own copy: the muxer rewrites the stream's time base once the
             # header is written (mp4 picks its own timescale), and packets are rescaled to it.
-            self._frame_time_base = Fraction(1, 1) / self.fps
+            # A source's time base (render) keeps its timestamps exact; else one tick a frame.
+            self._frame_time_base = Fraction(time_base) if time_base else Fraction(1, 1) / self.fps
+            self._ticks_per_frame = max(1, round(1 / (self.fps * self._frame_time_base)))
             self._video.time_base = self._frame_time_base
             self._video.codec_context.time_base = self._frame_time_base
             self._video.options = {"crf": str(int(crf)), "preset": preset}
@@ -120,9 +128,11 @@ class VideoWriter:
 
     # -- video ---------------------------------------------------------------------------
 
-    def write(self, image: np.ndarray, timestamp: float | None = None) -> None:
+    def write(self, image: np.ndarray, timestamp: float | None = None,
+              duration: float | None = None) -> None:
         """Encode one RGB uint8 frame of shape (height, width, 3), shown at ``timestamp``
-        seconds (minus ``start``) when given, else one frame after the last."""
+        seconds (minus ``start``) when given, else one frame after the last; ``duration``
+        (seconds) is how long it shows (what the last frame adds to the video's length)."""
         if image.shape != (self.height, self.width, 3) or image.dtype != np.uint8:
             raise ValueError(
                 f"frame must be uint8 ({self.height}, {self.width}, 3), "
@@ -132,18 +142,30 @@ class VideoWriter:
         pad_h = self.encoded_size[1] - self.height
         if pad_w or pad_h:
             image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+        tb = self._frame_time_base
         if timestamp is None:
-            pts = self._last_pts + 1
+            pts = self._last_pts + self._ticks_per_frame if self._last_pts >= 0 else 0
         else:
-            # Keep the source's timing (variable frame rates too), never two frames at one pts.
-            pts = max(round((timestamp - self.start) * self.fps), self._last_pts + 1)
+            # The source's own pts in its own time base (exact: the rounding only undoes the
+            # float seconds); never two frames at one pts.
+            pts = max(round((timestamp - self.start) / tb), self._last_pts + 1)
         self._last_pts = pts
+        self._durations[pts] = max(1, round(duration / tb) if duration else self._ticks_per_frame)
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
         frame.pts = pts
-        frame.time_base = self._frame_time_base
-        for packet in self._video.encode(frame):
-            self._mux_video(packet)
+        frame.time_base = tb
+        self._encode_video(frame)
         self.frames_written += 1
+
+    def _encode_video(self, frame: av.VideoFrame | None) -> None:
+        """Encode (None: flush) and mux. Each packet gets its own frame's duration: the mp4
+        muxer ends the track where a packet's pts plus duration ends, and the encoder, with
+        B-frames reordering the frames, does not keep variable durations with their frames."""
+        for packet in self._video.encode(frame):
+            ticks = self._durations.pop(packet.pts, None) if packet.pts is not None else None
+            if ticks is not None:
+                packet.duration = ticks
+            self._mux_video(packet)
 
     def _mux_video(self, packet: av.Packet) -> None:
         self._container.mux(packet)
@@ -184,8 +206,7 @@ class VideoWriter:
         if self._closed:
             return
         try:
-            for packet in self._video.encode(None):
-                self._mux_video(packet)
+            self._encode_video(None)
             self._finish_audio()
             self._container.close()
         except BaseException:
