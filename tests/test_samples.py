@@ -8,11 +8,22 @@ import cv2
 import mediapipe as mp
 import numpy as np
 import pytest
+from scipy.spatial import Delaunay
 
 from faceswap_gan.cli import main
-from faceswap_gan.samples.footage import generate_sample_set, render_speaker_clip
-from faceswap_gan.samples.portraits import default_portraits
+from faceswap_gan.samples.footage import (
+    generate_sample_set,
+    plan_debate,
+    render_plan,
+    render_speaker_clip,
+    truth_plan,
+)
+from faceswap_gan.samples.mesh import PoseParams, signed_areas
+from faceswap_gan.samples.portraits import analyse_portrait, default_portraits
 from faceswap_gan.samples.record import load_landmarks
+from faceswap_gan.samples.render import Framing, SpeakerRenderer
+from faceswap_gan.samples.truth import SwapTruthRenderer, swap_mask
+from faceswap_gan.samples.warp import warp_image
 
 SIZE = (320, 180)
 FPS = 15
@@ -28,6 +39,11 @@ def sample_set(tmp_path_factory, portraits):
     out = tmp_path_factory.mktemp("samples")
     return generate_sample_set(out, portraits=portraits, seconds=2.0, debate_seconds=6.0,
                                size=SIZE, fps=FPS, seed=1, workers=1)
+
+
+@pytest.fixture(scope="module")
+def analysed(portraits):
+    return {name: analyse_portrait(name, image) for name, image in portraits.items()}
 
 
 def _frames(path: Path) -> list[np.ndarray]:
@@ -103,6 +119,73 @@ def test_truth_matches_debate_frame_for_frame(sample_set):
         times_a = [f.pts * f.time_base for f in a.decode(video=0)]
         times_b = [f.pts * f.time_base for f in b.decode(video=0)]
     assert times_a == times_b and len(times_a) == 6 * FPS
+
+
+def test_truth_replaces_only_the_inner_face(sample_set):
+    """Outside the render's mask the truth is the debate (up to codec noise); inside it is not."""
+    lm = load_landmarks(sample_set.landmarks["debate"])
+    assert np.array_equal(lm, load_landmarks(sample_set.landmarks["debate_truth"]))
+    debate, truth = _frames(sample_set.debate), _frames(sample_set.truth)
+    outside, inside = [], []
+    for i in range(0, len(debate), 5):
+        mask = swap_mask(lm[i, 0], SIZE)
+        iod = np.linalg.norm(lm[i, 0, 468] - lm[i, 0, 473])
+        # Leave a band around the mask: x264's blocks there see the changed face too.
+        band = cv2.dilate((mask > 0).astype(np.uint8), np.ones((3, 3), np.uint8),
+                          iterations=round(0.3 * iod))
+        # x264 turns the same sensor noise into ~1.5 levels of difference; 5x5 means average it out.
+        diff = np.abs(cv2.blur(debate[i], (5, 5)).astype(np.int16)
+                      - cv2.blur(truth[i], (5, 5)).astype(np.int16))
+        outside.append(diff[band == 0].mean())
+        inside.append(diff[mask > 0.9].mean())
+    assert max(outside) < 1.0, outside
+    assert min(inside) > 8.0, inside
+
+
+def _detail(image: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Fine grey-level texture inside ``where``, normalised: blind to tone and contrast."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    values = (grey - cv2.GaussianBlur(grey, (0, 0), 2.0))[where]
+    return (values - values.mean()) / values.std()
+
+
+def _onto(image: np.ndarray, landmarks: np.ndarray, to: np.ndarray, size) -> np.ndarray:
+    """``image``'s face moved from its ``landmarks`` onto the mesh ``to`` (shape-free texture)."""
+    triangles = Delaunay(to).simplices
+    return warp_image(image, landmarks.astype(np.float64), to.astype(np.float64), triangles,
+                      np.zeros(len(to)), np.sign(signed_areas(to, triangles)), size, np.eye(2, 3))
+
+
+@pytest.mark.parametrize("source, target", [("speaker_a", "speaker_b"), ("speaker_b", "speaker_a")])
+def test_truth_face_is_the_target_on_the_source_head(analysed, source, target):
+    renderers = {name: SpeakerRenderer(p) for name, p in analysed.items()}
+    swap = SwapTruthRenderer(renderers[source], renderers[target])
+    framing = Framing(SIZE[0] / 2, 0.42 * SIZE[1], 0.2 * SIZE[1])
+    for pose in (PoseParams(), PoseParams(18, 8, 5, 0.3, 0.0), PoseParams(-19, -6, -8, 0.05, 1.0)):
+        truth = swap.render(pose, framing, SIZE)
+        head = renderers[source].render(pose, framing, SIZE)
+        face = renderers[target].render(pose, framing, SIZE)
+        # Drawn on the source's mesh, with the source's pixels wherever the mask is 0.
+        assert np.array_equal(truth.landmarks, head.landmarks)
+        outside = swap_mask(truth.landmarks, SIZE) == 0
+        assert np.array_equal(truth.image[outside], head.image[outside])
+        # Inside, the texture is the target's: compare both faces on the target's own mesh.
+        inner = swap_mask(face.landmarks, SIZE) > 0.99
+        reference = _detail(face.image, inner)
+        as_truth = np.mean(_detail(_onto(truth.image, truth.landmarks, face.landmarks, SIZE), inner) * reference)
+        as_source = np.mean(_detail(_onto(head.image, head.landmarks, face.landmarks, SIZE), inner) * reference)
+        assert as_truth > 0.6 and as_truth - as_source > 0.3, (pose, as_truth, as_source)
+
+
+def test_truth_clip_is_deterministic(tmp_path, analysed):
+    plan = truth_plan(plan_debate(list(analysed), 1.0, SIZE, FPS, "cuts", seed=3))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = render_plan(plan, analysed, tmp_path / "a")
+    b = render_plan(plan, analysed, tmp_path / "b")
+    assert a.record.read_bytes() == b.record.read_bytes()
+    assert np.array_equal(load_landmarks(a.landmarks), load_landmarks(b.landmarks))
+    assert all(np.array_equal(x, y) for x, y in zip(_frames(a.video), _frames(b.video)))
 
 
 def test_debate_cuts_between_speakers(sample_set):

@@ -4,9 +4,10 @@ Stages: portraits -> (per clip) a plan: every frame's faces with pose, mouth, bl
 camera framing, the clip's lighting and audio -> render: warp each face, light, add
 noise, encode (video + AAC) -> record JSON + landmarks NPZ beside the clip.
 
-The debate's ground truth is the same plan with each face's portrait exchanged
-(speaker_a <-> speaker_b; with more speakers each is replaced by the next in order),
-rendered with the same noise: same pose, mouth, blinks, light and placement.
+The debate's ground truth is the same plan with each face's inner face exchanged
+(speaker_a <-> speaker_b; with more speakers each is replaced by the next in order), as a
+face swap would: the target's face (brows to chin) on the source's head and background
+(samples/truth.py), with the same noise, pose, mouth, blinks, light and placement.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from faceswap_gan.samples.record import (
     write_record,
 )
 from faceswap_gan.samples.render import Framing, SpeakerRenderer
+from faceswap_gan.samples.truth import SwapTruthRenderer
 from faceswap_gan.video.writer import VideoWriter
 
 LAYOUTS = ("cuts", "split")
@@ -69,8 +71,8 @@ class FacePlan:
     """One face in one frame: whose motion, whose portrait, where."""
 
     slot: int
-    speaker: str  # identity drawn in the main clip (owner of the motion)
-    shown: str  # identity drawn in this clip (== speaker, or the swap in the truth clip)
+    speaker: str  # identity drawn in the main clip (owner of the motion, head and background)
+    shown: str  # identity of the face in this clip (== speaker, or the swap's in the truth clip)
     pose: PoseParams
     framing: Framing
     panel: tuple[int, int]  # x0, width of the panel the face is drawn in
@@ -255,7 +257,11 @@ def plan_debate(speakers: list[str], seconds: float, size: tuple[int, int], fps:
 
 
 def truth_plan(plan: ClipPlan) -> ClipPlan:
-    """The same clip with every face's identity exchanged: what a perfect swap outputs."""
+    """The same clip with every face's identity exchanged: what a perfect swap outputs.
+
+    A face whose ``shown`` differs from its ``speaker`` is drawn as a swap (``render_plan``):
+    the shown identity's inner face on the speaker's head.
+    """
     frames = [[dataclasses.replace(f, shown=plan.swap[f.speaker]) for f in faces]
               for faces in plan.frames]
     return dataclasses.replace(plan, name=f"{plan.name}_truth", frames=frames, truth_of=plan.name)
@@ -282,6 +288,11 @@ def _face_record(face: FacePlan, landmarks: np.ndarray, swap: dict[str, str]) ->
     }
 
 
+def drawn_speakers(plan: ClipPlan) -> set[str]:
+    """Every portrait a clip draws from: the faces shown and, in a truth clip, the heads."""
+    return {name for faces in plan.frames for f in faces for name in (f.speaker, f.shown)}
+
+
 def clip_files(out_dir: Path, name: str) -> ClipFiles:
     return ClipFiles(out_dir / f"{name}.mp4", out_dir / f"{name}.json",
                      out_dir / f"{name}_landmarks.npz")
@@ -291,8 +302,12 @@ def render_plan(plan: ClipPlan, portraits: dict[str, Portrait], out_dir: Path, c
                 progress: Progress | None = None) -> ClipFiles:
     """Render, encode and record one clip; files appear only when complete."""
     files = clip_files(Path(out_dir), plan.name)
-    needed = sorted({f.shown for faces in plan.frames for f in faces})
-    renderers = {name: SpeakerRenderer(portraits[name]) for name in needed}
+    renderers = {name: SpeakerRenderer(portraits[name]) for name in sorted(drawn_speakers(plan))}
+    pairs = sorted({(f.speaker, f.shown) for faces in plan.frames for f in faces})
+    painters: dict[tuple[str, str], SpeakerRenderer | SwapTruthRenderer] = {
+        (s, t): renderers[s] if s == t else SwapTruthRenderer(renderers[s], renderers[t])
+        for s, t in pairs
+    }
     w, h = plan.size
     n = len(plan.frames)
     slots = plan.faces_per_frame
@@ -313,7 +328,7 @@ def render_plan(plan: ClipPlan, portraits: dict[str, Portrait], out_dir: Path, c
             face_records = []
             for face in faces:
                 x0, pw = face.panel
-                drawn = renderers[face.shown].render(face.pose, face.framing, (pw, h))
+                drawn = painters[face.speaker, face.shown].render(face.pose, face.framing, (pw, h))
                 frame[:, x0:x0 + pw] = drawn.image
                 lm = drawn.landmarks + np.array([x0, 0], dtype=np.float32)
                 all_landmarks[i, face.slot] = lm
@@ -466,8 +481,7 @@ def generate_sample_set(
 
         ctx = multiprocessing.get_context("spawn")  # MediaPipe's threads make fork unsafe
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            jobs = [(p, {k: analysed[k] for k in {f.shown for fr in p.frames for f in fr}}, out_dir)
-                    for p in todo]
+            jobs = [(p, {k: analysed[k] for k in drawn_speakers(p)}, out_dir) for p in todo]
             for plan, _ in zip(todo, pool.map(_render_job, jobs)):
                 if progress is not None:
                     progress(plan.name, len(plan.frames), len(plan.frames))

@@ -2,7 +2,9 @@
 
 The defaults are the two public-domain portraits that ship inside pip packages, so a
 fresh machine needs no download: scikit-image's astronaut (Eileen Collins) and
-matplotlib's Grace Hopper.
+matplotlib's Grace Hopper. The third person of ``faceswap samples --moderator`` (someone who
+is neither speaker: the moderator, the audience) is scikit-image's cameraman, the only other
+real face a pip package ships here: a grey photo, tinted towards skin tones and enlarged.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from faceswap_gan.errors import FaceswapError
 from faceswap_gan.video.reader import read_image
 
 DEFAULT_SPEAKERS = ("speaker_a", "speaker_b")
+DEFAULT_MODERATOR = "moderator"
 
 
 @dataclass
@@ -49,6 +52,21 @@ def default_portraits() -> dict[str, np.ndarray]:
         data = np.frombuffer(handle.read(), dtype=np.uint8)
     hopper = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     return {DEFAULT_SPEAKERS[0]: astronaut, DEFAULT_SPEAKERS[1]: hopper}
+
+
+def default_third_portrait() -> np.ndarray:
+    """The cameraman (scikit-image, public domain), head and shoulders, as RGB uint8.
+
+    The photo is grey; a fixed warm tint gives it skin-like colour so that no colour feature
+    tells him apart trivially, and it is enlarged 2x so the mesh finds his face (3/4 view,
+    looking into a camera)."""
+    import skimage.data
+
+    grey = skimage.data.camera()[40:330, 60:350]
+    big = cv2.resize(grey, (580, 580), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    tint = np.array([1.06, 0.90, 0.76], np.float32)
+    rgb = big[..., None] * tint + np.array([6.0, 4.0, 0.0], np.float32)
+    return np.ascontiguousarray(np.clip(rgb, 0, 255).astype(np.uint8))
 
 
 def load_portrait(path: str | os.PathLike) -> np.ndarray:

@@ -7,7 +7,7 @@
      "truth_of": "debate" | null,           # set on a ground-truth clip
      "speakers": [...],                     # label order
      "swap": {"speaker_a": "speaker_b", ...},  # who replaces whom in the truth clip
-     "seed": 0, "generator": "faceswap_gan.samples 1",
+     "seed": 0, "generator": "faceswap_gan.samples 2",
      "landmarks": "<clip>_landmarks.npz",
      "shots": [{"index", "start", "end", "speaker" | null, "layout"}],  # end exclusive
      "cuts": [frame, ...],                  # first frame of every shot after the first
@@ -16,9 +16,10 @@
                             "box": [x0, y0, x1, y1], "iod", "yaw", "pitch", "roll",
                             "mouth", "blink"}]}]}
 
-``speaker`` is the identity drawn in this clip; ``truth_speaker`` the identity drawn at
+``speaker`` is the identity drawn in this clip (in a truth clip, the identity of the
+inner face, brows to chin, on ``motion_of``'s head); ``truth_speaker`` the identity drawn at
 this face in the ground-truth clip (what a perfect swap puts there; null for a
-single-speaker clip); ``motion_of`` whose pose, mouth and blinks the face carries. ``slot`` indexes the face axis of the
+single-speaker clip); ``motion_of`` whose pose, mouth, blinks and head the face carries. ``slot`` indexes the face axis of the
 landmarks file; ``side`` is "left"/"right" (or "panel<i>" beyond two) in split layout,
 else null. Angles in degrees (see faceswap_gan.samples.mesh for signs); ``mouth`` is the
 inner-lip gap over the eye distance; ``blink`` 0 open .. 1 closed.
@@ -38,7 +39,9 @@ import numpy as np
 from faceswap_gan.fileio import write_bytes_atomic, write_json_atomic
 
 RECORD_VERSION = 1
-GENERATOR = "faceswap_gan.samples 1"
+# The content's version: it is part of samples.json's settings, so a set made by an older
+# generator is rendered again. 2: the truth is a face swap (inner face only), not whole portraits.
+GENERATOR = "faceswap_gan.samples 2"
 
 
 def write_record(path: Path, record: dict[str, Any]) -> None:

@@ -1,4 +1,8 @@
-"""Draw one portrait at a pose and a camera framing: rig -> warp -> mouth and lids."""
+"""Draw one portrait at a pose and a camera framing: rig -> warp -> mouth and lids.
+
+``SpeakerRenderer.draw_face_on`` draws a portrait's face mesh onto another face's drawn
+mesh instead: the inner face of a perfect face swap (samples/truth.py).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,15 @@ import cv2
 import numpy as np
 
 from faceswap_gan.samples.details import paint_lashes, paint_mouth, teeth_colour
-from faceswap_gan.samples.mesh import FaceRig, PoseParams
+from faceswap_gan.samples.mesh import (
+    LEFT_UPPER_LID,
+    LOWER_INNER_LIP,
+    NUM_LANDMARKS,
+    RIGHT_UPPER_LID,
+    UPPER_INNER_LIP,
+    FaceRig,
+    PoseParams,
+)
 from faceswap_gan.samples.portraits import Portrait
 from faceswap_gan.samples.warp import warp_image
 
@@ -32,6 +44,7 @@ class RenderedFace:
     landmarks: np.ndarray  # (478, 2) float32 frame pixels, as drawn
     mouth: float  # rendered inner-lip gap / eye distance
     blink: float
+    depth: np.ndarray  # (478,) drawing order of the landmarks, larger = farther
 
 
 def extend_backdrop(image: np.ndarray, pad: int) -> np.ndarray:
@@ -66,6 +79,10 @@ class SpeakerRenderer:
         landmarks[:, :2] += self.pad
         self.rig = FaceRig(landmarks, (self.image.shape[1], self.image.shape[0]))
         self.teeth = teeth_colour(portrait.image, portrait.landmarks, self.rig.iod)
+        # The face mesh alone (no rings or border): what a face swap carries to another head.
+        inner = (self.rig.triangles < NUM_LANDMARKS).all(axis=1)
+        self.face_triangles = self.rig.triangles[inner]
+        self.face_area_sign = self.rig.rest_area_sign[inner]
 
     def camera(self, framing: Framing) -> tuple[float, np.ndarray]:
         """Scale and offset taking portrait pixels to frame pixels (eye midpoint -> centre)."""
@@ -78,13 +95,40 @@ class SpeakerRenderer:
         scale, offset = self.camera(framing)
         posed = self.rig.pose(pose)
         dst = posed.points * scale + offset
-        inverse = np.array([[1 / scale, 0, -offset[0] / scale], [0, 1 / scale, -offset[1] / scale]])
         image = warp_image(self.image, self.rig.rest_points, dst, self.rig.triangles, posed.depth,
-                           self.rig.rest_area_sign, (width, height), inverse)
-        upper, lower = (p * scale + offset for p in posed.inner_lips)
-        paint_mouth(image, upper, lower, framing.iod_px, self.teeth)
-        paint_lashes(image, tuple(p * scale + offset for p in posed.upper_lids), posed.blink,
-                     framing.iod_px)
-        landmarks = (posed.landmarks * scale + offset).astype(np.float32)
-        return RenderedFace(image=image, landmarks=landmarks,
-                            mouth=posed.mouth_gap / self.rig.iod, blink=posed.blink)
+                           self.rig.rest_area_sign, (width, height), _inverse(scale, offset))
+        drawn = posed.landmarks * scale + offset
+        self.paint_details(image, drawn, posed.blink, framing.iod_px)
+        return RenderedFace(image=image, landmarks=drawn.astype(np.float32),
+                            mouth=posed.mouth_gap / self.rig.iod, blink=posed.blink,
+                            depth=posed.depth[:NUM_LANDMARKS].copy())
+
+    def paint_details(self, image: np.ndarray, landmarks: np.ndarray, blink: float,
+                      iod_px: float) -> None:
+        """Paint the mouth interior (this portrait's teeth) and lashes at ``landmarks``, in place."""
+        paint_mouth(image, landmarks[UPPER_INNER_LIP], landmarks[LOWER_INNER_LIP], iod_px, self.teeth)
+        paint_lashes(image, (landmarks[RIGHT_UPPER_LID], landmarks[LEFT_UPPER_LID]), blink, iod_px)
+
+    def draw_face_on(self, face: RenderedFace, framing: Framing,
+                     box: tuple[int, int, int, int]) -> np.ndarray:
+        """This portrait's face mesh warped onto ``face``'s drawn mesh; the (x0, y0, x1, y1) box.
+
+        Every landmark lands where ``face`` drew it, so this face follows the other's pose,
+        mouth and lids, and its outline is the other's. The mouth interior and lashes are
+        not painted: call ``paint_details`` after any recolouring (they are not skin).
+        Pixels outside the mesh show this portrait's backdrop: callers blend the result in
+        through a face mask.
+        """
+        x0, y0, x1, y1 = box
+        origin = np.array([x0, y0], dtype=np.float64)
+        scale, offset = self.camera(framing)
+        # One warp from the portrait (not a render of it re-warped): no second resampling blur.
+        return warp_image(self.image, self.rig.rest_points[:NUM_LANDMARKS],
+                          face.landmarks.astype(np.float64) - origin, self.face_triangles,
+                          face.depth, self.face_area_sign, (x1 - x0, y1 - y0),
+                          _inverse(scale, offset - origin))
+
+
+def _inverse(scale: float, offset: np.ndarray) -> np.ndarray:
+    """(2, 3) frame -> portrait affine of the camera ``p * scale + offset``."""
+    return np.array([[1 / scale, 0, -offset[0] / scale], [0, 1 / scale, -offset[1] / scale]])
