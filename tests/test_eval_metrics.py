@@ -142,3 +142,19 @@ def test_flicker_grows_with_brightness_swings():
     assert M.flicker(steady) == pytest.approx(0.5)
     assert M.flicker(swinging) > M.flicker(steady) * 4
     assert math.isnan(M.flicker([1.0]))
+
+
+def test_sharpness_falls_with_blur_inside_the_inner_face(portrait):
+    """High-frequency energy in render's inner-face mask: equal for the same face, lower the
+    more the face is blurred, blind to anything outside the mask."""
+    from faceswap_gan.render.mask import face_mask as inner_face
+
+    image, lm = portrait
+    weights = inner_face(lm, image.shape[:2])
+    base = M.high_frequency_energy(image, weights)
+    assert base > 0 and M.high_frequency_energy(image.copy(), weights) == base
+    blurred = [M.high_frequency_energy(_blur(image, s), weights) for s in (0.7, 1.5, 3.0)]
+    assert base > blurred[0] > blurred[1] > blurred[2]
+    assert blurred[1] / base < 0.5
+    outside_noise = np.where(weights[..., None] > 0, image, _noisy(image, 30))
+    assert M.high_frequency_energy(outside_noise, weights) == pytest.approx(base, rel=0.05)

@@ -14,6 +14,7 @@ from faceswap_gan.cli import main
 OVERALL_KEYS = {
     "identity_acc", "pose_err_deg", "yaw_err_deg", "pitch_err_deg", "roll_err_deg", "mouth_err",
     "eye_err", "ssim", "psnr", "outside_diff", "jitter_ratio", "flicker_ratio", "frames",
+    "sharpness_ratio", "mouth_err_floor", "mouth_err_over_floor", "source_vote_share",
 }
 
 

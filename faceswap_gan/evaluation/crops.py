@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import cv2
@@ -14,10 +14,14 @@ from faceswap_gan.evaluation.landmarks import FaceMeshes
 from faceswap_gan.video.reader import VideoReader, list_images, read_image
 
 MIN_CROPS = 4
+# Called with (speaker, RGB image, its face mesh) for every face a crop is cut from, so a
+# second judge (judge.SpeakerMeans) learns from the same faces in the same pass.
+OnFace = Callable[[str, np.ndarray, np.ndarray], None]
 _FOLDER_UPSCALE = 256  # extract's crops are small; the mesh wants a face of this size
 
 
-def speaker_crops(clips: Mapping[str, Path], per_speaker: int = 120) -> dict[str, list[np.ndarray]]:
+def speaker_crops(clips: Mapping[str, Path], per_speaker: int = 120,
+                  on_face: OnFace | None = None) -> dict[str, list[np.ndarray]]:
     """Identity crops of each speaker from their own (single-speaker) clips, evenly spaced."""
     out: dict[str, list[np.ndarray]] = {}
     with FaceMeshes(max_faces=1) as meshes:
@@ -31,13 +35,16 @@ def speaker_crops(clips: Mapping[str, Path], per_speaker: int = 120) -> dict[str
                     faces = meshes(frame.image)
                     if faces:
                         crops.append(identity_crop(frame.image, faces[0]))
+                        if on_face is not None:
+                            on_face(name, frame.image, faces[0])
                     if len(crops) >= per_speaker:
                         break
             out[name] = _enough(crops, name, path)
     return out
 
 
-def folder_crops(folders: Mapping[str, Path], per_speaker: int = 120) -> dict[str, list[np.ndarray]]:
+def folder_crops(folders: Mapping[str, Path], per_speaker: int = 120,
+                 on_face: OnFace | None = None) -> dict[str, list[np.ndarray]]:
     """Identity crops from folders of aligned face crops (``workspace/faces/<speaker>/``).
 
     Each crop is enlarged and meshed afresh (the mesh finds faces in crops as small as
@@ -58,6 +65,8 @@ def folder_crops(folders: Mapping[str, Path], per_speaker: int = 120) -> dict[st
                 mesh = fitter.fit(image, np.array([0, 0, _FOLDER_UPSCALE, _FOLDER_UPSCALE], np.float32))
                 if mesh is not None:
                     crops.append(identity_crop(image, mesh))
+                    if on_face is not None:
+                        on_face(name, image, mesh)
             out[name] = _enough(crops, name, folder)
     return out
 

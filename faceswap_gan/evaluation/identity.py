@@ -28,7 +28,7 @@ from torch import nn
 from faceswap_gan.errors import FaceswapError
 from faceswap_gan.fileio import atomic_path, write_json_atomic
 
-CLASSIFIER_VERSION = 1
+CLASSIFIER_VERSION = 2  # 2: a tighter inner-face ellipse and per-crop colour standardisation
 INPUT_SIZE = 48  # side of the crops the network sees
 
 # Template positions (fractions of the crop side) of: right eye centre, left eye centre,
@@ -58,9 +58,12 @@ def identity_crop(image: np.ndarray, landmarks: np.ndarray, size: int = INPUT_SI
 
 
 def inner_face_mask(size: int) -> np.ndarray:
-    """(size, size) float32 ellipse over brows, eyes, nose, mouth and chin; 0 elsewhere."""
+    """(size, size) float32 ellipse over brows, eyes, nose, mouth and chin; 0 elsewhere.
+
+    Inside the region a face swap replaces: a wider ellipse reaches the source's forehead,
+    hair and cheek edges, which a swap keeps, and the classifier then names the source."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    inside = ((xx - 0.5) / 0.42) ** 2 + ((yy - 0.55) / 0.48) ** 2 <= 1.0
+    inside = ((xx - 0.5) / 0.26) ** 2 + ((yy - 0.6) / 0.34) ** 2 <= 1.0
     return inside.astype(np.float32)
 
 
@@ -266,10 +269,15 @@ def cached_identity_classifier(
 
 
 def _to_tensor(batch: np.ndarray) -> torch.Tensor:
-    """uint8 (N, S, S, 3) -> float (N, 3, S, S) in [-1, 1], outside the inner face zeroed."""
+    """uint8 (N, S, S, 3) -> float (N, 3, S, S): each channel standardised inside the inner
+    face, outside it zeroed. Standardising removes skin tone and light, which a swap's colour
+    correction takes from the source: identity is judged by the face's structure."""
     mask = torch.from_numpy(inner_face_mask(batch.shape[1]))
-    x = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-    return x * mask
+    x = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float() / 255.0
+    area = mask.sum()
+    mean = (x * mask).sum(dim=(2, 3), keepdim=True) / area
+    std = (((x - mean) * mask) ** 2).sum(dim=(2, 3), keepdim=True).div(area).sqrt()
+    return (x - mean) / (std + 0.02) * mask
 
 
 def _resize(crop: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Pure metric functions over numpy arrays: pose, expression, appearance, temporal stability.
+"""Pure metric functions over numpy arrays: pose, expression, appearance, sharpness, temporal stability.
 
 Every function here takes plain arrays (RGB uint8 images, (478, 3) MediaPipe landmarks in
 pixels) and returns plain numbers, so each can be tested on known cases without video.
@@ -138,6 +138,22 @@ def region_mean(image: np.ndarray, mask: np.ndarray) -> float:
         return float("nan")
     grey = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
     return float(grey[mask].mean())
+
+
+def high_frequency_energy(image: np.ndarray, weights: np.ndarray) -> float:
+    """Mean squared Laplacian of the grey image, weighted by ``weights`` (H, W) in [0, 1].
+
+    The sharpness signal: fine detail (pores, lashes, hair strands, edges) has a large
+    Laplacian, a blurred face a small one. Compare faces of the same size only (the ratio of
+    a swapped face to the source face at the same place), since scale changes it.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    total = float(w.sum())
+    if total <= 0.0:
+        return float("nan")
+    grey = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    lap = cv2.Laplacian(grey, cv2.CV_32F, ksize=3).astype(np.float64)
+    return float((lap * lap * w).sum() / total)
 
 
 def landmark_jitter(track: Sequence[np.ndarray]) -> float:

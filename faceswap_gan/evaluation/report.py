@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,74 +13,131 @@ from rich.console import Console
 from rich.table import Table
 
 from faceswap_gan.evaluation.evaluate import EvalResult, FaceScore, StabilitySums
+from faceswap_gan.evaluation.judge import MODEL_NAME
 from faceswap_gan.fileio import atomic_path, write_json_atomic
 
 REPORT_VERSION = 1
 
-# name -> (comparison, threshold): the issue's targets on the sample debate clip.
-TARGETS: dict[str, tuple[str, float]] = {
-    "identity_acc": (">=", 0.95),
-    "pose_err_deg": ("<=", 3.0),
-    "ssim": (">=", 0.75),
-    "jitter_ratio": ("<=", 1.2),
+# What the swap is compared with -> name -> (comparison, threshold): the issue's targets.
+# "truth": the sample debate clip, scored against its ground truth. "source": real footage,
+# no truth, scored against the source clip itself.
+TARGETS: dict[str, dict[str, tuple[str, float]]] = {
+    "truth": {
+        "identity_acc": (">=", 0.95),
+        "pose_err_deg": ("<=", 2.0),
+        "ssim": (">=", 0.8),
+        "mouth_err_over_floor": ("<=", 0.02),
+        "jitter_ratio": ("<=", 1.1),
+    },
+    "source": {
+        "identity_acc": (">=", 0.9),
+        "identity_emb_acc": (">=", 0.9),  # only where the pretrained embedding ran
+        "sharpness_ratio": (">=", 0.7),
+    },
 }
+_JUDGE_KEYS = ("identity_emb_acc", "emb_dist_target", "emb_dist_source")
 
 # Row order and format of the table: key -> (label, format).
 _ROWS: dict[str, tuple[str, str]] = {
     "identity_acc": ("identity (target speaker)", "{:.1%}"),
+    "identity_emb_acc": ("identity, pretrained embedding", "{:.1%}"),
+    "emb_dist_target": ("  embedding distance to target", "{:.3f}"),
+    "emb_dist_source": ("  embedding distance to source", "{:.3f}"),
     "pose_err_deg": ("pose error, deg", "{:.2f}"),
     "yaw_err_deg": ("  yaw", "{:.2f}"),
     "pitch_err_deg": ("  pitch", "{:.2f}"),
     "roll_err_deg": ("  roll", "{:.2f}"),
     "mouth_err": ("mouth opening error (IOD)", "{:.3f}"),
+    "mouth_err_floor": ("  no-swap floor", "{:.3f}"),
+    "mouth_err_over_floor": ("  error over the floor", "{:+.3f}"),
     "eye_err": ("eye opening error", "{:.3f}"),
     "ssim": ("face SSIM", "{:.3f}"),
     "psnr": ("face PSNR, dB", "{:.1f}"),
+    "sharpness_ratio": ("face sharpness / source's", "{:.2f}"),
     "outside_diff": ("change outside face (0-255)", "{:.2f}"),
-    "jitter_ratio": ("landmark jitter / truth's", "{:.2f}"),
-    "flicker_ratio": ("face flicker / truth's", "{:.2f}"),
+    "jitter_ratio": ("landmark jitter / reference's", "{:.2f}"),
+    "flicker_ratio": ("face flicker / reference's", "{:.2f}"),
     "found_rate": ("faces found in swap", "{:.1%}"),
     "truth_identity_acc": ("classifier on truth faces", "{:.1%}"),
+    "source_vote_share": ("classifier agrees with track vote", "{:.1%}"),
     "faces": ("faces scored", "{:d}"),
     "frames": ("frames", "{:d}"),
 }
+
+# Measures that compare the swap with the reference (the truth, or the source without one);
+# the rest are compared with the source whatever the reference. Counts have neither.
+_VS_REFERENCE = (
+    "identity_acc", "identity_emb_acc", "emb_dist_target", "emb_dist_source", "pose_err_deg",
+    "yaw_err_deg", "pitch_err_deg", "roll_err_deg", "mouth_err", "eye_err", "jitter_ratio",
+    "flicker_ratio", "found_rate",
+)
+_TRUTH_ONLY = ("mouth_err_floor", "mouth_err_over_floor", "ssim", "psnr", "truth_identity_acc")
+_VS_SOURCE = ("sharpness_ratio", "outside_diff", "source_vote_share")
+
+
+def references(reference: str) -> dict[str, str]:
+    """Measure -> "truth" or "source": what it was compared with, given the run's reference."""
+    out = {key: reference for key in _VS_REFERENCE}
+    if reference == "truth":
+        out.update({key: "truth" for key in _TRUTH_ONLY})
+    out.update({key: "source" for key in _VS_SOURCE})
+    return out
 
 
 def summarise(faces: Sequence[FaceScore], stability: StabilitySums) -> dict[str, Any]:
     """The metric keys over a set of face scores (all, or one speaker's)."""
     found = [f for f in faces if f.found]
+    embedded = [f for f in faces if f.emb_ok is not None]
+    with_truth = [f for f in faces if f.truth_ok is not None]
+    voted = [f for f in faces if f.source_pred]
 
     def mean(values: list[float]) -> float:
         values = [v for v in values if not math.isnan(v)]
         return float(np.mean(values)) if values else math.nan
 
+    def share(items: list[FaceScore], ok: Callable[[FaceScore], Any]) -> float:
+        return sum(bool(ok(f)) for f in items) / len(items) if items else math.nan
+
     yaw, pitch, roll = (mean([getattr(f, k) for f in found]) for k in ("yaw_err", "pitch_err", "roll_err"))
     n = len(faces)
     return {
-        # A truth face with no face at its place in the swap counts as a miss.
-        "identity_acc": sum(f.identity_ok for f in faces) / n if n else math.nan,
+        # A reference face with no face at its place in the swap counts as a miss.
+        "identity_acc": share(list(faces), lambda f: f.identity_ok),
+        "identity_emb_acc": share(embedded, lambda f: f.emb_ok),
+        "emb_dist_target": mean([f.emb_dists.get(f.speaker, math.nan) for f in embedded if f.found]),
+        "emb_dist_source": mean([f.emb_dists.get(f.source_speaker, math.nan)
+                                 for f in embedded if f.found]),
         "pose_err_deg": mean([(f.yaw_err + f.pitch_err + f.roll_err) / 3 for f in found]),
         "yaw_err_deg": yaw,
         "pitch_err_deg": pitch,
         "roll_err_deg": roll,
         "mouth_err": mean([f.mouth_err for f in found]),
+        "mouth_err_floor": mean([f.mouth_floor for f in faces]),
+        "mouth_err_over_floor": mean([f.mouth_err - f.mouth_floor for f in found]),
         "eye_err": mean([f.eye_err for f in found]),
         "ssim": mean([f.ssim for f in found]),
         "psnr": mean([f.psnr for f in found]),
+        "sharpness_ratio": mean([f.sharpness for f in found]),
         "jitter_ratio": stability.jitter_ratio(),
         "flicker_ratio": stability.flicker_ratio(),
         "found_rate": len(found) / n if n else math.nan,
-        "truth_identity_acc": sum(f.truth_ok for f in faces) / n if n else math.nan,
+        "truth_identity_acc": share(with_truth, lambda f: f.truth_ok),
+        "source_vote_share": share(voted, lambda f: f.source_pred == f.source_speaker),
         "faces": n,
     }
 
 
-def build_report(result: EvalResult, model: str | None = None) -> dict[str, Any]:
-    """The JSON report (version 1); NaN (nothing to measure) becomes null."""
+def build_report(result: EvalResult, model: str | None = None,
+                 judge_note: str | None = None) -> dict[str, Any]:
+    """The JSON report (version 1); NaN (nothing to measure) becomes null.
+
+    ``judge_note``: why the pretrained embedding did not run, when it did not.
+    """
     total = StabilitySums()
     for sums in result.stability.values():
         for k in vars(total):
             setattr(total, k, getattr(total, k) + getattr(sums, k))
+    judged = result.judge_every > 0
     overall = summarise(result.faces, total)
     overall["outside_diff"] = float(np.mean(result.outside_diff)) if result.outside_diff else math.nan
     overall["frames"] = result.frames
@@ -88,19 +145,29 @@ def build_report(result: EvalResult, model: str | None = None) -> dict[str, Any]
     for speaker in sorted({f.speaker for f in result.faces}):
         faces = [f for f in result.faces if f.speaker == speaker]
         per_speaker[speaker] = summarise(faces, result.stability.get(speaker, StabilitySums()))
+    refs = references(result.reference)
     targets = {}
-    for name, (op, threshold) in TARGETS.items():
+    for name, (op, threshold) in TARGETS[result.reference].items():
+        if name in _JUDGE_KEYS and not judged:
+            continue  # the optional judge is not installed: no target to miss
         value = overall[name]
-        met = (value >= threshold if op == ">=" else value <= threshold) if not math.isnan(value) else False
-        targets[name] = {"target": f"{op} {threshold:g}", "value": value, "met": bool(met)}
+        targets[name] = {"target": f"{op} {threshold:g}", "value": value,
+                         "met": _met(value, op, threshold), "reference": refs.get(name)}
+    if judged:
+        judge: dict[str, Any] = {"model": MODEL_NAME, "every": result.judge_every}
+    else:
+        judge = {"model": None, "note": judge_note or "not run"}
     return _clean({
         "version": REPORT_VERSION,
         "clip": str(result.clip),
-        "truth": str(result.truth),
+        "truth": str(result.truth) if result.truth is not None else None,
         "rendered": str(result.rendered),
         "model": model,
+        "target": result.target,
         "classifier_heldout_acc": result.classifier_accuracy,
+        "judge": judge,
         "cuts": result.cuts,
+        "reference": refs,
         "overall": overall,
         "per_speaker": per_speaker,
         "targets": targets,
@@ -114,23 +181,38 @@ def write_report_json(path: Path, reports: Sequence[dict[str, Any]]) -> None:
 
 
 def report_table(reports: Sequence[dict[str, Any]], names: Sequence[str]) -> Table:
-    """One report: overall and per-speaker columns. Several: one column per report."""
-    table = Table(title="faceswap eval", show_lines=False)
+    """One report: overall and per-speaker columns. Several: one column per report.
+
+    The "vs" column says what each measure was compared with (truth or source); rows no
+    report has a value for (SSIM without a truth, say) are left out, and a judge that did
+    not run is named in the caption.
+    """
+    first = reports[0]
+    reference = "truth" if first.get("truth") else "source"
+    title = "faceswap eval, against the truth" if reference == "truth" else \
+        "faceswap eval, no truth: against the source"
+    table = Table(title=title, show_lines=False)
     table.add_column("metric")
+    table.add_column("vs")
     if len(reports) == 1:
-        report = reports[0]
-        columns = [("overall", report["overall"])] + list(report["per_speaker"].items())
+        columns = [("overall", first["overall"], first)] + [
+            (name, values, first) for name, values in first["per_speaker"].items()]
     else:
-        columns = [(name, r["overall"]) for name, r in zip(names, reports)]
-    for title, _ in columns:
+        columns = [(name, r["overall"], r) for name, r in zip(names, reports)]
+    for title, _, _ in columns:
         table.add_column(title, justify="right")
     table.add_column("target", justify="right")
+    refs: Mapping[str, str] = first.get("reference", {})
     for key, (label, fmt) in _ROWS.items():
-        cells = []
-        for _, values in columns:
-            cells.append(_cell(values.get(key), fmt, key, values))
-        target = TARGETS.get(key)
-        table.add_row(label, *cells, f"{target[0]} {target[1]:g}" if target else "")
+        values = [v.get(key) for _, v, _ in columns]
+        if all(v is None for v in values):
+            continue
+        cells = [_cell(v, fmt, r["targets"].get(key)) for v, (_, _, r) in zip(values, columns)]
+        target = first["targets"].get(key)
+        table.add_row(label, refs.get(key, ""), *cells, target["target"] if target else "")
+    notes = {r["judge"].get("note") for r in reports if not r.get("judge", {}).get("model")}
+    if notes - {None}:
+        table.caption = f"pretrained embedding skipped: {'; '.join(sorted(notes - {None}))}"
     return table
 
 
@@ -147,12 +229,14 @@ def print_reports(console: Console, reports: Sequence[dict[str, Any]], names: Se
 
 
 def write_strip(path: Path, results: Sequence[EvalResult], names: Sequence[str]) -> None:
-    """PNG: a row of source frames, one row per swap, a row of truth frames, labelled."""
+    """PNG: a row of source frames, one row per swap, a row of truth frames (when there is a
+    truth), labelled."""
     first = results[0]
     rows = [("source", [s for _, s, _, _ in first.strip])]
     for name, result in zip(names, results):
         rows.append((f"swapped: {name}" if len(results) > 1 else "swapped", [w for _, _, w, _ in result.strip]))
-    rows.append(("truth", [t for _, _, _, t in first.strip]))
+    if first.truth is not None:
+        rows.append(("truth", [t for _, _, _, t in first.strip if t is not None]))
     if not rows[0][1]:
         return
     gap = 4  # white gutters between frames and rows, so neighbouring frames do not merge
@@ -176,15 +260,20 @@ def write_strip(path: Path, results: Sequence[EvalResult], names: Sequence[str])
             raise OSError(f"cannot write {path}")
 
 
-def _cell(value: Any, fmt: str, key: str, values: dict[str, Any]) -> str:
+def _met(value: Any, op: str, threshold: float) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    return bool(value >= threshold if op == ">=" else value <= threshold)
+
+
+def _cell(value: Any, fmt: str, target: Mapping[str, Any] | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     text = fmt.format(value)
-    target = TARGETS.get(key)
     if target is None:
         return text
-    op, threshold = target
-    ok = value >= threshold if op == ">=" else value <= threshold
+    op, threshold = target["target"].split()
+    ok = _met(value, op, float(threshold))
     return f"[green]{text}[/green]" if ok else f"[red]{text}[/red]"
 
 

@@ -1,5 +1,6 @@
-"""What ``faceswap eval`` does, step by step: find the inputs, get the classifier, render
-what needs rendering, score every candidate, and write the table, strip and JSON."""
+"""What ``faceswap eval`` does, step by step: find the inputs (a truth, or none for real
+footage), get the classifier and the optional pretrained embedding, render what needs
+rendering, score every candidate, and write the table, strip and JSON."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from faceswap_gan.config import Pipeline, load_pipeline
 from faceswap_gan.device import resolve_device
 from faceswap_gan.errors import FaceswapError
-from faceswap_gan.evaluation.crops import folder_crops, speaker_crops
+from faceswap_gan.evaluation.crops import OnFace, folder_crops, speaker_crops
 from faceswap_gan.evaluation.evaluate import EvalResult, evaluate_videos
 from faceswap_gan.evaluation.identity import IdentityClassifier, cached_identity_classifier
+from faceswap_gan.evaluation.judge import EmbeddingJudge, SpeakerMeans, load_embedder
 from faceswap_gan.evaluation.report import (
     build_report,
     print_reports,
@@ -36,6 +38,9 @@ class EvalRequest:
     models: list[str] = field(default_factory=list)
     recipes: list[str] = field(default_factory=list)
     speaker_clips: dict[str, Path] = field(default_factory=dict)
+    no_truth: bool = False  # score against the source even where a truth clip exists
+    target: str | None = None  # without a truth: the speaker every face should become
+    judge_every: int = 3  # pretrained embedding on every n-th frame; 0: off
     json_path: Path | None = None
     strip_path: Path | None = None
     device: str = "auto"
@@ -56,24 +61,32 @@ def run_eval(request: EvalRequest, workspace: Workspace, pipeline: Pipeline,
              console: Console) -> list[dict[str, Any]]:
     """Run a whole eval; returns the reports (one per candidate)."""
     clip = _existing(request.clip, "clip")
-    truth = _existing(request.truth or default_truth(clip), "truth clip (pass --truth)")
+    truth = _truth(request, clip, console)
     for path in request.rendered:
         _existing(path, "rendered video")
     device = resolve_device(request.device)
     candidates = _candidates(request, pipeline)
 
-    record = load_truth_record(clip, truth)
-    classifier = _classifier(request, clip, workspace, device, console,
-                             needed=record.speakers() if record else set())
+    record = load_truth_record(clip, truth) if truth is not None else None
+    if truth is not None:
+        needed, named_by = (record.speakers() if record else set()), "the truth shows"
+    else:
+        needed, named_by = ({request.target} if request.target else set()), "--target"
+    means, judge_note = _speaker_means(request, console)
+    classifier = _classifier(request, clip, workspace, device, console, needed=needed,
+                             on_face=means.add if means is not None else None,
+                             pairwise=truth is None and request.target is None,
+                             named_by=named_by)
+    judge = _judge(means, console)
 
     results: list[EvalResult] = []
     reports = []
     for cand in candidates:
         rendered = cand.rendered or _render(cand, clip, workspace, pipeline, request, console)
         result = _score(clip, truth, rendered, classifier, record, console, cand.name,
-                        pipeline.extract.cut_threshold)
+                        pipeline.extract.cut_threshold, request, judge)
         results.append(result)
-        report = build_report(result, model=cand.model)
+        report = build_report(result, model=cand.model, judge_note=judge_note)
         report["recipe"] = cand.recipe.name if cand.recipe else None
         reports.append(report)
 
@@ -88,18 +101,64 @@ def run_eval(request: EvalRequest, workspace: Workspace, pipeline: Pipeline,
     return reports
 
 
+def _truth(request: EvalRequest, clip: Path, console: Console) -> Path | None:
+    """--truth, else the sample set's truth beside the clip, else None (score vs the source)."""
+    if request.no_truth:
+        if request.truth is not None:
+            raise FaceswapError("give either --truth or --no-truth, not both")
+        truth = None
+    elif request.truth is not None:
+        truth = _existing(request.truth, "truth clip")
+    else:
+        found = default_truth(clip)
+        truth = found if found.is_file() else None
+    if truth is None:
+        console.print("no truth clip: scoring each swapped face against its source face "
+                      "(identity by the classifier, the rest by the source)")
+    elif request.target is not None:
+        raise FaceswapError("--target is for eval without a truth (the truth names each face's "
+                            "target): add --no-truth to score against the source instead")
+    return truth
+
+
+def _speaker_means(request: EvalRequest, console: Console) -> tuple[SpeakerMeans | None, str | None]:
+    """A collector of each speaker's mean pretrained embedding, or None and why not."""
+    if request.judge_every <= 0:
+        return None, "turned off (--judge-every 0)"
+    embedder, note = load_embedder()
+    if embedder is None:
+        console.print(f"pretrained embedding skipped: {note}")
+        return None, note
+    return SpeakerMeans(embedder), None
+
+
+def _judge(means: SpeakerMeans | None, console: Console) -> EmbeddingJudge | None:
+    if means is None:
+        return None
+    judge = means.judge()
+    console.print("pretrained embedding (dlib ResNet): speaker means from "
+                  + ", ".join(f"{n} {judge.counts.get(n, 0)}" for n in sorted(judge.means))
+                  + " real faces")
+    return judge
+
+
 def _classifier(request: EvalRequest, clip: Path, workspace: Workspace, device: Any,
-                console: Console, needed: set[str]) -> IdentityClassifier:
+                console: Console, needed: set[str], on_face: OnFace | None = None,
+                pairwise: bool = False, named_by: str = "the truth shows") -> IdentityClassifier:
     """Trained on --speaker-clip clips, else the sample set's, else workspace/faces/.
 
-    ``needed``: the target speakers the record names; each must be one it can learn.
+    ``needed``: the target speakers the record (or --target) names; each must be one it
+    can learn (``named_by`` says who named them, for the error). ``pairwise``: every face's
+    target is "the other speaker", so there must be exactly two. ``on_face`` sees every real
+    face a crop is cut from (the pretrained embedding's speaker means learn from it).
     """
     clips = request.speaker_clips or default_speaker_clips(clip)
     if clips:
         for name, path in clips.items():
             _existing(path, f"clip of speaker '{name}'")
+        _check_speakers(set(clips), needed, pairwise, named_by)
         console.print(f"identity classifier: learning {', '.join(sorted(clips))} from their clips")
-        crops = speaker_crops(clips)
+        crops = speaker_crops(clips, on_face=on_face)
     else:
         speakers = workspace.speakers()
         if len(speakers) < 2:
@@ -107,21 +166,33 @@ def _classifier(request: EvalRequest, clip: Path, workspace: Workspace, device: 
                 "no clips of the speakers to train the identity classifier on: pass "
                 "--speaker-clip NAME=PATH for each speaker (or extract their faces first)"
             )
+        _check_speakers(set(speakers), needed, pairwise, named_by)
         console.print(f"identity classifier: learning {', '.join(speakers)} from "
                       f"{workspace.faces_dir}")
-        crops = folder_crops({s: workspace.speaker_faces_dir(s) for s in speakers})
-    unknown = sorted(needed - set(crops))
-    if unknown:
-        raise FaceswapError(
-            f"the truth shows {', '.join(unknown)}, but the identity classifier can only learn "
-            f"{', '.join(sorted(crops))}: pass --speaker-clip NAME=PATH for each speaker"
-        )
+        crops = folder_crops({s: workspace.speaker_faces_dir(s) for s in speakers},
+                             on_face=on_face)
     classifier = cached_identity_classifier(crops, workspace.eval_dir, device, seed=request.seed)
     console.print(f"identity classifier: {classifier.heldout_accuracy:.1%} on held-out real crops")
     if classifier.heldout_accuracy < 0.9:
         console.print("[yellow]warning: the identity classifier is unsure of these speakers; "
                       "treat the identity numbers with care (more or longer clips help)[/yellow]")
     return classifier
+
+
+def _check_speakers(known: set[str], needed: set[str], pairwise: bool, named_by: str) -> None:
+    """Fail before any training when the classifier could not name the targets."""
+    unknown = sorted(needed - known)
+    if unknown:
+        raise FaceswapError(
+            f"{named_by} {', '.join(unknown)}, but the identity classifier can only "
+            f"learn {', '.join(sorted(known))}: pass --speaker-clip NAME=PATH for each speaker"
+        )
+    if pairwise and len(known) != 2:
+        raise FaceswapError(
+            f"without a truth each face becomes 'the other speaker', but there are {len(known)} "
+            f"speakers ({', '.join(sorted(known))}): pass --target NAME (who every face should "
+            "become)"
+        )
 
 
 def default_truth(clip: Path) -> Path:
@@ -170,8 +241,9 @@ def _render(cand: Candidate, clip: Path, workspace: Workspace, pipeline: Pipelin
                        request.device, console)
 
 
-def _score(clip: Path, truth: Path, rendered: Path, classifier: IdentityClassifier, record: Any,
-           console: Console, name: str, cut_threshold: float) -> EvalResult:
+def _score(clip: Path, truth: Path | None, rendered: Path, classifier: IdentityClassifier,
+           record: Any, console: Console, name: str, cut_threshold: float,
+           request: EvalRequest, judge: EmbeddingJudge | None) -> EvalResult:
     with Progress(
         TextColumn(f"scoring {name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=console, transient=True,
@@ -182,7 +254,9 @@ def _score(clip: Path, truth: Path, rendered: Path, classifier: IdentityClassifi
             bar.update(task, completed=done, total=total)
 
         return evaluate_videos(clip, truth, rendered, classifier, record,
-                               cut_threshold=cut_threshold, progress=progress)
+                               cut_threshold=cut_threshold, progress=progress,
+                               target=request.target, judge=judge,
+                               judge_every=request.judge_every)
 
 
 def _existing(path: Path, what: str) -> Path:
