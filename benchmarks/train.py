@@ -1,14 +1,21 @@
-"""Training throughput at the `paper` preset: ours (Step1Trainer/Step2Trainer with the
-pipeline's speed settings) against a plain eager fp32 PyTorch loop of the same networks,
-in the same run on the same data. Prints images/s (real crops per second for step 1,
-generated samples per second for step 2).
+"""Training throughput of the preset users run (default `debate`): whole steps of our
+trainers (data, augmentation, warps, EMA included) for steps 1, 2 and 3, in the preset's
+precision and in fp32, beside a plain eager fp32 PyTorch loop of the same networks, in the
+same run on the same data. Then, with --concurrent, two step-1 trainings at once in two
+processes (each picking its threads as `faceswap` does) against one alone.
 
-    .venv/bin/python benchmarks/train.py [--device cpu|cuda] [--steps 5] [--batch 64]
+    .venv/bin/python benchmarks/train.py [--pipeline debate] [--device cpu|cuda]
+        [--steps 2] [--rounds 3] [--concurrent] [--json out.json]
+
+images/s: real crops per second (steps 1 and 3), generated samples per second (step 2).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,12 +24,13 @@ import torch
 import torch.nn.functional as F
 
 from faceswap_gan.config import load_pipeline
-from faceswap_gan.device import resolve_device
+from faceswap_gan.device import resolve_device, set_cpu_threads
 from faceswap_gan.models.checkpoint import StageCheckpoint, module_tensors
 from faceswap_gan.models.networks import NetworkSpec, build_networks
 from faceswap_gan.training.data import FaceSet
 from faceswap_gan.training.step1 import Step1Trainer
 from faceswap_gan.training.step2 import Step2Trainer
+from faceswap_gan.training.step3 import Step3Trainer
 
 
 def faces_for(size: int, n_speakers: int, per: int = 64) -> FaceSet:
@@ -107,63 +115,99 @@ def plain_step2(spec: NetworkSpec, batch: int, device: torch.device):
     return step
 
 
+def trainers(pipeline, spec: NetworkSpec, faces: FaceSet, device: torch.device, amp: bool) -> dict:
+    """Our three trainers' step functions, with the preset's settings (amp on or off)."""
+    for cfg in (pipeline.train1, pipeline.train2, pipeline.train3):
+        cfg.amp = amp and cfg.amp
+    g, d, e = build_networks(spec, encoder=True, generator=torch.Generator().manual_seed(0))
+    s1 = StageCheckpoint({}, {**module_tensors("generator", g), **module_tensors("discriminator", d)}, {})
+    s2 = StageCheckpoint({}, module_tensors("encoder", e), {})
+    out = {1: Step1Trainer(spec, pipeline, faces, device, seed=0).train_step,
+           2: Step2Trainer(spec, pipeline, faces, s1, Path("."), device, seed=0).train_step}
+    if pipeline.train3.steps > 0:
+        t3 = Step3Trainer(spec, pipeline, faces, s1, s2, Path("."), device, seed=0)
+        t3.total_steps = 10**9  # warped input, as for most of a run
+        out[3] = t3.train_step
+    return out
+
+
+def step1_worker(pipeline: str, seconds: float) -> float:
+    """One step-1 training for ``seconds`` with the threads `faceswap` would pick: steps/s."""
+    set_cpu_threads()
+    p = load_pipeline(pipeline)
+    spec = NetworkSpec.from_config(p.model, 2)
+    trainer = Step1Trainer(spec, p, faces_for(spec.size, 2), torch.device("cpu"), seed=0)
+    trainer.train_step(0)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        trainer.train_step(n)
+        n += 1
+    return n / (time.perf_counter() - t0)
+
+
+def concurrent_ratio(pipeline: str, seconds: float) -> dict:
+    """Step-1 steps/s of one training alone, then of each of two run at the same time."""
+    cmd = [sys.executable, __file__, "--pipeline", pipeline, "--worker-seconds", str(seconds)]
+
+    def run(k: int) -> list[float]:
+        procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(k)]
+        return [float(p.communicate()[0]) for p in procs]
+
+    solo = run(1)[0]
+    pair = run(2)
+    return {"solo_steps_per_s": solo, "concurrent_steps_per_s": pair, "worst_ratio": min(pair) / solo}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--pipeline", default="paper")
+    ap.add_argument("--pipeline", default="debate")
     ap.add_argument("--steps", type=int, default=2, help="steps per variant per round")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--batch", type=int, default=None)
-    ap.add_argument("--speakers", type=int, default=3)
+    ap.add_argument("--speakers", type=int, default=2)
+    ap.add_argument("--concurrent", action="store_true",
+                    help="also run two step-1 trainings at once against one alone")
+    ap.add_argument("--concurrent-seconds", type=float, default=60.0)
+    ap.add_argument("--json", default=None, help="write the numbers to this file")
+    ap.add_argument("--worker-seconds", type=float, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.worker_seconds is not None:  # one of --concurrent's processes
+        print(step1_worker(args.pipeline, args.worker_seconds))
+        return
     device = resolve_device(args.device)
+    threads = set_cpu_threads()
     pipeline = load_pipeline(args.pipeline)
-    if args.batch:
-        pipeline.train1.batch_size = pipeline.train2.batch_size = args.batch
     spec = NetworkSpec.from_config(pipeline.model, args.speakers)
     faces = faces_for(spec.size, args.speakers)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    b1, b2 = pipeline.train1.batch_size, pipeline.train2.batch_size
-    print(f"device={device} torch={torch.__version__} threads={torch.get_num_threads()} "
-          f"pipeline={pipeline.name} size={spec.size} batch={b1} speakers={args.speakers}")
+    cpu = Path("/proc/cpuinfo").read_text().split("model name")[1].split("\n")[0].split(":", 1)[1].strip() \
+        if Path("/proc/cpuinfo").is_file() else "unknown"
+    print(f"device={device} cpu={cpu!r} torch={torch.__version__} threads={threads} "
+          f"pipeline={pipeline.name} size={spec.size} speakers={args.speakers}")
 
-    variants = [(True, True), (True, False), (False, True), (False, False)]
-    step1 = {"plain eager fp32": plain_step1(spec, b1, device, faces)}
-    for amp, cl in variants:
-        pipeline.train1.amp, pipeline.train1.channels_last = amp, cl
-        step1[f"ours amp={amp} channels_last={cl}"] = Step1Trainer(spec, pipeline, faces, device, seed=0).train_step
-    t1 = measure(step1, args.rounds, args.steps, sync)
-
-    g, d, _ = build_networks(spec, generator=torch.Generator().manual_seed(0))
-    ckpt = StageCheckpoint({}, {**module_tensors("generator", g), **module_tensors("discriminator", d)}, {})
-    step2 = {"plain eager fp32 (paper loss)": plain_step2(spec, b2, device)}
-    for amp, cl in variants:
-        pipeline.train2.amp, pipeline.train2.channels_last = amp, cl
-        pipeline.train2.recon_weight = 0.0
-        step2[f"ours amp={amp} channels_last={cl}"] = Step2Trainer(
-            spec, pipeline, faces, ckpt, Path("."), device, seed=0).train_step
-    pipeline.train2.recon_weight = 1.0
-    for amp, cl in ((True, True), (False, False)):
-        pipeline.train2.amp, pipeline.train2.channels_last = amp, cl
-        step2[f"ours amp={amp} channels_last={cl} +recon"] = Step2Trainer(
-            spec, pipeline, faces, ckpt, Path("."), device, seed=0).train_step
-    t2 = measure(step2, args.rounds, args.steps, sync)
-
-    # Does bf16 keep the numbers right? The same first steps in fp32 and in bf16.
-    drift = {}
-    for amp in (False, True):
-        pipeline.train1.amp = amp
-        t = Step1Trainer(spec, pipeline, faces, device, seed=0)
-        drift[amp] = [t.train_step(i) for i in range(3)]
-    worst = max(abs(a[k] - b[k]) / max(abs(a[k]), 1e-3)
-                for a, b in zip(drift[False], drift[True]) for k in ("loss_d", "g_adv", "g_cls"))
-
-    print(f"{'stage':6} {'variant':42} {'images/s':>9} {'vs plain':>9}")
-    for stage, times, batch in (("step1", t1, b1), ("step2", t2, b2)):
-        base = next(iter(times.values()))
-        for name, t in times.items():
-            print(f"{stage:6} {name:42} {batch / t:9.1f} {base / t:8.2f}x")
-    print(f"bf16 vs fp32 step-1 losses over 3 steps: worst relative difference {worst:.4f}")
+    variants = {"plain eager fp32 (step 1)": plain_step1(spec, pipeline.train1.batch_size, device, faces),
+                "plain eager fp32 (step 2, paper loss)": plain_step2(spec, pipeline.train2.batch_size, device)}
+    for amp in (True, False):
+        for stage, fn in trainers(load_pipeline(args.pipeline), spec, faces, device, amp).items():
+            variants[f"ours step {stage} ({'preset' if amp else 'fp32'})"] = fn
+    times = measure(variants, args.rounds, args.steps, sync)
+    batch = {1: pipeline.train1.batch_size, 2: pipeline.train2.batch_size, 3: pipeline.train3.batch_size}
+    rows = {}
+    print(f"{'variant':42} {'steps/s':>8} {'images/s':>9}")
+    for name, t in times.items():
+        stage = 1 if "step 1" in name else 2 if "step 2" in name else 3
+        rows[name] = {"steps_per_s": 1 / t, "images_per_s": batch[stage] / t}
+        print(f"{name:42} {1 / t:8.2f} {batch[stage] / t:9.1f}")
+    report = {"device": str(device), "cpu": cpu, "threads": threads, "pipeline": pipeline.name,
+              "size": spec.size, "variants": rows}
+    if args.concurrent:
+        report["concurrent"] = concurrent_ratio(args.pipeline, args.concurrent_seconds)
+        c = report["concurrent"]
+        print(f"step 1 alone {c['solo_steps_per_s']:.2f} steps/s; two at once "
+              f"{', '.join(f'{v:.2f}' for v in c['concurrent_steps_per_s'])} "
+              f"(worst {c['worst_ratio']:.2f}x of alone)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -35,12 +35,29 @@ def pipeline_option(func: F) -> F:
 
 
 def device_option(func: F) -> F:
+    """--device, and --threads: how many CPU threads torch may use (applied when parsed)."""
+    func = click.option(
+        "--threads",
+        type=int,
+        default=None,
+        expose_value=False,
+        callback=_apply_threads,
+        help="CPU threads [default: $FACESWAP_THREADS, else the CPUs this process may use].",
+    )(func)
     return click.option(
         "--device",
         default="auto",
         show_default=True,
         help="auto (CUDA when present), cpu or cuda.",
     )(func)
+
+
+def _apply_threads(ctx: click.Context, param: click.Parameter, value: int | None) -> None:
+    if ctx.resilient_parsing:  # shell completion: run nothing
+        return
+    from faceswap_gan.device import set_cpu_threads  # imports torch: only when a command runs
+
+    set_cpu_threads(value)
 
 
 def seed_option(func: F) -> F:

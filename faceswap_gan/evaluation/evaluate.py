@@ -39,6 +39,10 @@ OUTSIDE_DILATE = 0.6  # face region grown by this many inter-ocular distances fo
 STRIP_FRAMES = 4
 STRIP_HEIGHT = 160
 SHARPNESS_FLOOR = 1.0  # Laplacian energy (grey levels squared) below which a face counts as flat
+# Sharpness is measured with the face at this eye distance (larger faces are shrunk first):
+# detail at the face's own scale, not the sensor noise and codec grain of single pixels,
+# which a pasted face lacks even when it is as sharp as the source.
+SHARPNESS_IOD = 40.0
 
 
 @dataclass
@@ -405,7 +409,8 @@ def _other(speaker: str, speakers: Sequence[str]) -> str:
 
 def _sharpness_ratio(swapped: np.ndarray, source: np.ndarray, landmarks: np.ndarray) -> float:
     """High-frequency energy of the swapped face over the source face's, both inside the
-    source face's inner-face mask (render's blend mask: brows to chin, eroded)."""
+    source face's inner-face mask (render's blend mask: brows to chin, eroded), measured
+    with the face shrunk to an eye distance of SHARPNESS_IOD when it is larger."""
     h, w = source.shape[:2]
     pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
     x0, y0 = np.floor(pts.min(axis=0)).astype(int) - 2
@@ -414,8 +419,15 @@ def _sharpness_ratio(swapped: np.ndarray, source: np.ndarray, landmarks: np.ndar
     if x1 - x0 < 3 or y1 - y0 < 3:
         return math.nan
     weights = swap_face_mask(pts - (x0, y0), (y1 - y0, x1 - x0))
-    out = M.high_frequency_energy(swapped[y0:y1, x0:x1], weights)
-    base = M.high_frequency_energy(source[y0:y1, x0:x1], weights)
+    scale = min(1.0, SHARPNESS_IOD / max(M.interocular(pts), 1e-6))
+    size = (max(3, round((x1 - x0) * scale)), max(3, round((y1 - y0) * scale)))
+
+    def at_scale(image: np.ndarray) -> np.ndarray:
+        return image if scale == 1.0 else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+    weights = at_scale(weights.astype(np.float32))
+    out = M.high_frequency_energy(at_scale(swapped[y0:y1, x0:x1]), weights)
+    base = M.high_frequency_energy(at_scale(source[y0:y1, x0:x1]), weights)
     return M.stability_ratio(out, base, floor=SHARPNESS_FLOOR)
 
 

@@ -1,0 +1,41 @@
+"""CPU threads: from the CPUs this process may use, --threads, or $FACESWAP_THREADS."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from faceswap_gan.device import THREADS_ENV, set_cpu_threads, usable_cpus
+from faceswap_gan.errors import FaceswapError
+
+
+def test_threads_follow_the_affinity_mask() -> None:
+    if not hasattr(os, "sched_setaffinity"):
+        pytest.skip("no CPU affinity on this platform")
+    code = ("import os; os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]}); "
+            "from faceswap_gan.device import usable_cpus, set_cpu_threads; "
+            "print(usable_cpus(), set_cpu_threads())")
+    env = {k: v for k, v in os.environ.items() if k != THREADS_ENV}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True).stdout.split()
+    assert out == ["1", "1"]
+    assert 1 <= usable_cpus() <= (os.cpu_count() or 1)
+
+
+def test_requested_and_environment_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = torch.get_num_threads()
+    try:
+        assert set_cpu_threads(1) == 1 and torch.get_num_threads() == 1
+        monkeypatch.setenv(THREADS_ENV, "2")
+        assert set_cpu_threads() == 2 and torch.get_num_threads() == 2
+        monkeypatch.setenv(THREADS_ENV, "many")
+        with pytest.raises(FaceswapError, match="whole number"):
+            set_cpu_threads()
+        with pytest.raises(FaceswapError, match="at least 1"):
+            set_cpu_threads(0)
+    finally:
+        torch.set_num_threads(before)
