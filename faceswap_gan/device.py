@@ -55,9 +55,12 @@ def _cgroup_cpu_quota() -> float | None:
 
 
 def set_cpu_threads(requested: int | None = None) -> int:
-    """torch's CPU threads: ``requested`` (--threads), else $FACESWAP_THREADS, else the usable
-    CPUs. More threads than CPUs only spin against each other (two runs sharing two cores
-    with two threads each ran 3x slower, not 2x)."""
+    """torch's CPU threads: ``requested`` (--threads), else $FACESWAP_THREADS, else
+    $OMP_NUM_THREADS (left as torch read it), else the usable CPUs shared among the local
+    ranks of a torchrun. More threads than CPUs only spin against each other (two runs
+    sharing two cores with two threads each ran 3x slower, not 2x)."""
+    if requested is None and not os.environ.get(THREADS_ENV) and os.environ.get("OMP_NUM_THREADS"):
+        return torch.get_num_threads()
     if requested is None and os.environ.get(THREADS_ENV):
         try:
             requested = int(os.environ[THREADS_ENV])
@@ -65,7 +68,8 @@ def set_cpu_threads(requested: int | None = None) -> int:
             raise FaceswapError(f"${THREADS_ENV} must be a whole number, got {os.environ[THREADS_ENV]!r}") from None
     if requested is not None and requested < 1:
         raise FaceswapError(f"threads must be at least 1, got {requested}")
-    n = requested or usable_cpus()
+    local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    n = requested or max(1, usable_cpus() // max(1, local_ranks))
     torch.set_num_threads(n)
     return n
 
@@ -78,12 +82,26 @@ def cpu_supports_bf16() -> bool:
         return False
 
 
-def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CPUs that support it, fp16 on CUDA, else a no-op."""
+def amp_dtype(device: torch.device, enabled: bool = True, training: bool = False) -> torch.dtype | None:
+    """The autocast dtype for this device, or None for plain fp32.
+
+    CPU: bf16 where the hardware runs it natively (AMX/AVX-512 bf16; elsewhere bf16 is far
+    slower than fp32). CUDA inference: fp16. CUDA training: bf16, which keeps fp32's exponent
+    range so no loss scaling is needed, on GPUs that have it; fp32 on older GPUs.
+    """
     if not enabled:
-        return contextlib.nullcontext()
+        return None
     if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
+        if not training:
+            return torch.float16
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
     if device.type == "cpu" and cpu_supports_bf16():
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+        return torch.bfloat16
+    return None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Autocast to ``dtype`` (from ``amp_dtype``), or a no-op for None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)

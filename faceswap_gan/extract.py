@@ -49,10 +49,10 @@ from faceswap_gan.faces.alignments import (
     write_alignments,
 )
 from faceswap_gan.faces.assign import (
+    UNKNOWN,
     SpeakerAssignment,
-    appearance_feature,
-    cluster_tracks,
     contact_sheet,
+    group_tracks,
 )
 from faceswap_gan.faces.quality import assess
 from faceswap_gan.faces.track import FaceTracker
@@ -89,6 +89,8 @@ class ExtractSummary:
     crops: dict[str, int] = field(default_factory=dict)  # speaker -> crops written
     filtered: dict[str, int] = field(default_factory=dict)  # flag -> faces flagged
     contact_sheets: dict[str, Path] = field(default_factory=dict)
+    unknown: int = 0  # crops of faces that are none of the speakers, set aside in unknown/
+    unknown_tracks: int = 0  # their tracks (the people reported as not the speaker)
     skipped: bool = False  # already complete: nothing was done
     resumed_from: int | None = None  # first frame of this run when it continued an earlier one
     seconds: float = 0.0
@@ -143,6 +145,12 @@ def _legacy_alignments(workspace: Workspace, source: Path) -> Path | None:
 
 def _crop_name(sid: str, frame: int, track: int) -> str:
     return f"{sid}_f{frame:06d}_t{track:03d}.png"
+
+
+def _crop_frame(path: str) -> int:
+    """The frame index a crop's name carries (``_crop_name``)."""
+    match = re.search(r"_f(\d+)_t\d+\.png$", path)
+    return int(match.group(1)) if match else -1
 
 
 def _settings(config: ExtractConfig, assignment: SpeakerAssignment) -> dict:
@@ -219,7 +227,7 @@ def _remove_crops_after(workspace: Workspace, staging: Path, sid: str, last_done
     the temporary crop files a killed run left (the caller holds the source's lock)."""
     crop_stem = rf"{re.escape(sid)}_f(\d+)_t(\d+)"
     pattern = re.compile(rf"^{crop_stem}\.png$")
-    folders = [staging] if staging.is_dir() else []
+    folders = [d for d in (staging, _unknown_dir(workspace)) if d.is_dir()]
     if workspace.faces_dir.is_dir():
         folders += [d for d in workspace.faces_dir.iterdir() if d.is_dir()]
     for folder in folders:
@@ -274,7 +282,15 @@ class _Tally:
         }
 
 
+def _unknown_dir(workspace: Workspace) -> Path:
+    from faceswap_gan.models.gate import unknown_dir
+
+    return unknown_dir(workspace)
+
+
 def _fill_summary(summary: ExtractSummary, counts: dict) -> None:
+    summary.unknown = int(counts.get("unknown", 0))
+    summary.unknown_tracks = int(counts.get("unknown_tracks", 0))
     summary.faces = int(counts.get("faces", 0))
     summary.frames_with_face = int(counts.get("frames_with_face", 0))
     summary.tracks = int(counts.get("tracks", 0))
@@ -518,25 +534,30 @@ def _run(
         raise FaceswapError(f"no face found in {src.path}")
     crops = None
     fix = None
-    if cluster:
-        names = _name_clusters(tally, assignment, workspace, sid, summary, seed)
+    names: dict[int, str] = {}
+    # A folder of images under one --speaker name is a domain (any people), not one person.
+    if cluster or (assignment.mode == "single" and not src.is_stills):
+        names = _name_tracks(tally, assignment, workspace, sid, summary, seed, config.padding)
+    if names:
         crops = Counter()
         for track, paths in tally.track_crops.items():
-            if names.get(track):
+            if names.get(track) and names[track] != UNKNOWN:
                 crops[names[track]] += len(paths)
 
         def fix(face: dict) -> dict:
-            face["speaker"] = names.get(face["track"])
+            name = names.get(face["track"], face.get("speaker") if not cluster else None)
+            face["speaker"] = None if name == UNKNOWN else name
             if face.get("crop"):
-                name = Path(face["crop"]).name
-                face["crop"] = (
-                    str(workspace.speaker_faces_dir(face["speaker"]).relative_to(workspace.root) / name)
-                    if face["speaker"] else None
-                )
+                file = Path(face["crop"]).name
+                folder = _unknown_dir(workspace) if name == UNKNOWN else \
+                    workspace.speaker_faces_dir(name) if name else None
+                face["crop"] = str(folder.relative_to(workspace.root) / file) if folder else None
             return face
 
     counts = tally.as_dict(crops)
     counts["cuts"] = cuts
+    counts["unknown"] = summary.unknown
+    counts["unknown_tracks"] = summary.unknown_tracks
     header["complete"] = True
     header["frames"] = frames_done
     header["summary"] = counts
@@ -552,51 +573,67 @@ def _staged_or_moved(workspace: Workspace, rel: str) -> Path:
     path = workspace.root / rel
     if path.exists():
         return path
-    for moved in workspace.faces_dir.glob(f"*/{path.name}"):
+    for moved in [*workspace.faces_dir.glob(f"*/{path.name}"),
+                  *_unknown_dir(workspace).glob(path.name)]:
         return moved
     return path
 
 
-def _name_clusters(
+def _name_tracks(
     tally: _Tally,
     assignment: SpeakerAssignment,
     workspace: Workspace,
     sid: str,
     summary: ExtractSummary,
     seed: int,
+    padding: float,
 ) -> dict[int, str]:
-    """Cluster tracks by their staged crops, move crops to faces/<name>/, write contact sheets.
-
-    Returns track id -> speaker name. Safe to repeat after an interruption: crops already
+    """Who each track with crops is, by identity (``faces.assign.group_tracks``): the
+    speakers' groups, or ``UNKNOWN`` (a moderator, the audience, a passer-by). Moves each
+    crop to ``faces/<speaker>/`` or ``unknown/``, writes a contact sheet per group, and
+    counts the unknown in ``summary``. Safe to repeat after an interruption: crops already
     moved are found in their new place.
-    """
+
+    ``--speakers A,B``: every group is named. ``--speaker NAME``: NAME is the dominant
+    person (the group on screen in the most frames); other people's tracks are set aside. Returns
+    track id -> name ({} when a single-speaker source has one track: nothing to decide)."""
+    tracks = {t: p for t, p in tally.track_crops.items() if p}
+    if assignment.mode == "single" and len(tracks) <= 1:
+        return {}
+    from faceswap_gan.models.gate import SAME_PERSON, identity_embedder
+
+    embed = identity_embedder(padding)
     features: dict[int, np.ndarray] = {}
-    for track, paths in tally.track_crops.items():
+    for track, paths in tracks.items():
         # A few crops spread over the track describe it; reading every crop back is wasteful.
         pick = paths[:: max(1, len(paths) // 12)][:12]
-        feats = [appearance_feature(_read_png(_staged_or_moved(workspace, p))) for p in pick]
-        features[track] = np.mean(feats, axis=0)
+        crops = np.stack([_read_png(_staged_or_moved(workspace, p)) for p in pick])
+        features[track] = embed(crops).mean(axis=0)
     first = {t: tally.first_frame[t] for t in features}
-    names = cluster_tracks(features, first, assignment.names, seed=seed)
+    frames = {t: {_crop_frame(p) for p in paths} for t, paths in tracks.items()}
+    names = group_tracks(features, frames, first, assignment.names, SAME_PERSON[embed.kind],
+                         seed=seed)
     sheets: dict[str, list[Path]] = defaultdict(list)
-    for track, paths in tally.track_crops.items():
+    for track, paths in tracks.items():
         speaker = names.get(track)
+        folder = _unknown_dir(workspace) if speaker == UNKNOWN else workspace.speaker_faces_dir(speaker)
         for rel in paths:
-            staged_path = _staged_or_moved(workspace, rel)
-            if speaker is None:
-                staged_path.unlink(missing_ok=True)
-                continue
-            dest = workspace.speaker_faces_dir(speaker) / staged_path.name
+            current = _staged_or_moved(workspace, rel)
+            dest = folder / current.name
             dest.parent.mkdir(parents=True, exist_ok=True)
-            if staged_path.exists() and staged_path != dest:
-                os.replace(staged_path, dest)
+            if current.exists() and current != dest:
+                os.replace(current, dest)
             sheets[speaker].append(dest)
+    summary.unknown = len(sheets.get(UNKNOWN, []))
+    summary.unknown_tracks = sum(1 for t in tracks if names.get(t) == UNKNOWN)
     for speaker, paths in sheets.items():
+        if assignment.mode == "single" and speaker != UNKNOWN:
+            continue  # one speaker's sheet tells nothing; the others' shows who was set aside
         # Spread over the whole source so every track of the group shows.
         paths.sort()
         step = max(1, len(paths) // CONTACT_SHEET_MAX)
-        crops = [_read_png(p) for p in paths[::step][:CONTACT_SHEET_MAX]]
+        crops_shown = [_read_png(p) for p in paths[::step][:CONTACT_SHEET_MAX]]
         path = workspace.alignments_dir / f"{sid}.contact.{speaker}.png"
-        _write_png(path, contact_sheet(crops))
+        _write_png(path, contact_sheet(crops_shown))
         summary.contact_sheets[speaker] = path
     return names

@@ -33,8 +33,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     write_portrait_crops(ws.faces_dir, size=32, count=8)
     pipeline = load_pipeline("tiny")
     pipeline.train1.ema_decay = 0.9  # exercise the EMA copy of G too
-    train(TrainRequest(ws, 1, ws.model_dir(), pipeline, steps=3, show_progress=False))
-    train(TrainRequest(ws, 2, ws.model_dir(), None, steps=2, show_progress=False))
+    train(TrainRequest(ws, 1, ws.model_dir(), pipeline, steps=3))
+    train(TrainRequest(ws, 2, ws.model_dir(), None, steps=2))
     return ws
 
 

@@ -19,7 +19,7 @@ def test_threads_follow_the_affinity_mask() -> None:
     code = ("import os; os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]}); "
             "from faceswap_gan.device import usable_cpus, set_cpu_threads; "
             "print(usable_cpus(), set_cpu_threads())")
-    env = {k: v for k, v in os.environ.items() if k != THREADS_ENV}
+    env = {k: v for k, v in os.environ.items() if k not in (THREADS_ENV, "OMP_NUM_THREADS")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          check=True).stdout.split()
     assert out == ["1", "1"]
@@ -28,6 +28,7 @@ def test_threads_follow_the_affinity_mask() -> None:
 
 def test_requested_and_environment_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     try:
         assert set_cpu_threads(1) == 1 and torch.get_num_threads() == 1
         monkeypatch.setenv(THREADS_ENV, "2")

@@ -199,7 +199,8 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(clips, tmp_path, na
     frames = [r.frame for r in records]
     assert header["complete"] and frames == sorted(set(frames)) and len(frames) >= 0.95 * clip.frames
     faces = ws.root / "faces" / "astro"
-    on_disk = {p.name for p in faces.glob("*.png")}
+    # In the cuts clip the astronaut is the dominant person: Hopper's crops go to unknown/.
+    on_disk = {p.name for p in faces.glob("*.png")} | {p.name for p in (ws.root / "unknown").glob("*.png")}
     assert on_disk == {Path(r.crop).name for r in records if r.crop}  # no orphans, none missing
     assert not list(faces.glob(".*"))  # no temp files left
 
@@ -211,8 +212,9 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(clips, tmp_path, na
            [(r.frame, r.track, r.crop) for r in expected]
     for got, want in zip(records, expected):
         assert np.array_equal(got.landmarks, want.landmarks) and np.array_equal(got.matrix, want.matrix)
-    for crop in on_disk:
-        assert (faces / crop).read_bytes() == (straight.root / "faces" / "astro" / crop).read_bytes()
+    for r in records:
+        if r.crop:
+            assert (ws.root / r.crop).read_bytes() == (straight.root / r.crop).read_bytes()
 
     again = extract_source(clip.path, ws, pipeline, assignment)
     assert again.skipped and again.crops == summary.crops

@@ -20,7 +20,7 @@ def test_torchrun_two_cpu_processes(tmp_path: Path) -> None:
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for step in ("1", "2"):
-        cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "faceswap_gan.training.ddp",
+        cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "faceswap_gan.cli", "train",
                "--step", step, "--pipeline", "tiny", "--workspace", str(ws.root), "--device", "cpu"]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, check=False)
         assert proc.returncode == 0, proc.stderr[-3000:]

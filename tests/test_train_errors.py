@@ -95,6 +95,6 @@ def test_ctrl_c_saves_and_the_same_command_resumes(tmp_path: Path) -> None:
     saved = json.loads((ws.model_dir() / "step1" / "model.json").read_text())["step"]
     assert saved >= 3
     # the same command with a total just past the saved step picks up from there
-    summary = train(TrainRequest(ws, 1, ws.model_dir(), None, steps=saved + 2, show_progress=False))
+    summary = train(TrainRequest(ws, 1, ws.model_dir(), None, steps=saved + 2))
     assert (summary.start_step, summary.end_step) == (saved, saved + 2)
     assert summary.total_steps == saved + 2 and not os.environ.get("WORLD_SIZE")

@@ -27,7 +27,7 @@ def request(ws: Workspace, model: str, stage: int, steps: int | None = None, pip
             **kw) -> TrainRequest:
     return TrainRequest(workspace=ws, stage=stage, model_dir=ws.model_dir(model),
                         pipeline=load_pipeline(pipeline) if pipeline else None, steps=steps,
-                        show_progress=False, **kw)
+                        **kw)
 
 
 def test_step1_then_step2_write_checkpoints_logs_and_previews(ws: Workspace) -> None:

@@ -21,7 +21,7 @@ def test_step2_lowers_the_z_error(tmp_path: Path) -> None:
     cpu = torch.device("cpu")
     # Enough step-1 steps for G's batch-norm running statistics to leave their initial values,
     # so the eval-mode G that step 2 freezes depends on z.
-    train(TrainRequest(ws, 1, ws.model_dir(), load_pipeline("tiny"), steps=30, show_progress=False))
+    train(TrainRequest(ws, 1, ws.model_dir(), load_pipeline("tiny"), steps=30))
     pipeline = load_pipeline("tiny")
     pipeline.train2.recon_weight = 0.0  # the paper's loss only: MSE(E(G(z, c)), z)
     pipeline.train2.lr = 1e-3
@@ -29,7 +29,7 @@ def test_step2_lowers_the_z_error(tmp_path: Path) -> None:
     pipeline.train2.log_every = 10
     pipeline.train2.checkpoint_every = 1000
     pipeline.train2.preview_every = 1000
-    req = TrainRequest(ws, 2, ws.model_dir(), pipeline, steps=1, show_progress=False)
+    req = TrainRequest(ws, 2, ws.model_dir(), pipeline, steps=1)
     train(req)
     before = load_face_model(ws.model_dir(), cpu)
     err_before = z_error(before.encoder, before.generator, 256, seed=9, device=cpu)
@@ -55,12 +55,12 @@ def test_translation_loss_and_z_clamp(tmp_path: Path) -> None:
     ws = resolve_workspace(tmp_path / "ws")
     write_portrait_crops(ws.faces_dir, size=32, count=10)
     cpu = torch.device("cpu")
-    train(TrainRequest(ws, 1, ws.model_dir(), load_pipeline("tiny"), steps=10, show_progress=False))
+    train(TrainRequest(ws, 1, ws.model_dir(), load_pipeline("tiny"), steps=10))
     pipeline = load_pipeline("tiny")
     pipeline.train2.translate_weight = 1.0
     pipeline.train2.z_clamp = True
     pipeline.train2.log_every = 1
-    train(TrainRequest(ws, 2, ws.model_dir(), pipeline, steps=3, show_progress=False))
+    train(TrainRequest(ws, 2, ws.model_dir(), pipeline, steps=3))
     rows = read_metrics(ws.model_dir() / "logs" / "step2" / "metrics.jsonl")
     assert all(np.isfinite(r["translate_ce"]) and r["translate_ce"] >= 0 for r in rows)
     model = load_face_model(ws.model_dir(), cpu)

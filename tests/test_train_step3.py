@@ -112,7 +112,7 @@ def test_step3_learns_to_swap_identity(ws: Workspace) -> None:
     p.train3.ema_decay = 0.0  # an EMA of 0.999 barely moves in 150 steps
     model_dir = ws.model_dir("swap")
     for stage, steps in ((1, 20), (2, 10), (3, None)):
-        train(TrainRequest(ws, stage, model_dir, p, steps=steps, show_progress=False))
+        train(TrainRequest(ws, stage, model_dir, p, steps=steps))
     rows = read_metrics(model_dir / "logs" / "step3" / "metrics.jsonl")
     assert rows[-1]["recon_l1"] < 0.6 * rows[0]["recon_l1"]
     model = load_face_model(model_dir, CPU)
@@ -133,14 +133,14 @@ def test_step3_resumes_goes_stale_and_runs_from_the_cli(ws: Workspace, capsys) -
     model_dir = ws.model_dir("cli")
     assert pending_stages(model_dir, p) == [1, 2, 3]
     for stage in (1, 2):
-        train(TrainRequest(ws, stage, model_dir, p, show_progress=False))
+        train(TrainRequest(ws, stage, model_dir, p))
     assert pending_stages(model_dir, p) == [3]
-    first = train(TrainRequest(ws, 3, model_dir, p, steps=2, show_progress=False))
-    again = train(TrainRequest(ws, 3, model_dir, None, show_progress=False))
+    first = train(TrainRequest(ws, 3, model_dir, p, steps=2))
+    again = train(TrainRequest(ws, 3, model_dir, None))
     assert (first.end_step, again.start_step, again.end_step) == (2, 2, 4)
     assert pending_stages(model_dir, None) == []
     # Step 2 trained further: step 3 no longer fits it and is never mixed in.
-    train(TrainRequest(ws, 2, model_dir, None, steps=6, show_progress=False))
+    train(TrainRequest(ws, 2, model_dir, None, steps=6))
     with pytest.raises(FaceswapError, match="--step 3"):
         load_face_model(model_dir, CPU)
     assert pending_stages(model_dir, None) == [3]
@@ -170,13 +170,13 @@ def test_old_checkpoints_without_the_new_spec_fields_still_load(tmp_path: Path) 
     write_portrait_crops(ws.faces_dir, size=32, count=4)
     p = load_pipeline("tiny")
     p.model.g_condition = "input"
-    train(TrainRequest(ws, 1, ws.model_dir(), p, steps=1, show_progress=False))
+    train(TrainRequest(ws, 1, ws.model_dir(), p, steps=1))
     meta_path = ws.model_dir() / "step1" / "model.json"
     meta = json.loads(meta_path.read_text())
     for key in ("g_condition", "g_head_blocks"):
         meta["spec"].pop(key)
         meta["pipeline"]["model"].pop(key)
     meta_path.write_text(json.dumps(meta))
-    summary = train(TrainRequest(ws, 1, ws.model_dir(), None, steps=2, show_progress=False))
+    summary = train(TrainRequest(ws, 1, ws.model_dir(), None, steps=2))
     assert summary.end_step == 2
     assert load_face_model(ws.model_dir(), CPU, need_encoder=False).generator.embed is not None

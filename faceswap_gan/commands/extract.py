@@ -40,14 +40,17 @@ Examples:
     "workspace/faces/<speaker>/ crops and workspace/alignments/<source>.jsonl.\n" + EXAMPLES,
 )
 @click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--speaker", metavar="NAME", help="The main (largest) face of each frame is NAME.")
+@click.option("--speaker", metavar="NAME",
+              help="The main (largest) face of each frame is NAME; when the clip shows several "
+                   "people, only the dominant one's tracks are kept (others: unknown/).")
 @click.option(
     "--assign", "assign", metavar="SIDE=NAME,...",
     help="Name faces by position: left=A,right=B (or top=A,bottom=B) for split screens.",
 )
 @click.option(
     "--speakers", metavar="A,B,...",
-    help="Cluster faces by appearance into this many speakers, named in order of appearance.",
+    help="Group faces by identity: the largest groups are these speakers, named in order of "
+    "appearance; faces that fit none go to unknown/ (with a contact sheet).",
 )
 @click.option("--force", is_flag=True, help="Extract again sources that were extracted before.")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N frames per source.")
@@ -134,6 +137,10 @@ def command(
             f"{s.source.name}: {s.frames} frames, face in {s.frames_with_face}, {s.faces} faces in "
             f"{s.tracks} tracks, {s.cuts} cuts, filtered: {flagged} ({note})"
         )
+        if s.unknown_tracks:
+            who = "none of the speakers" if len(s.crops) != 1 else f"not {next(iter(s.crops))}"
+            out.print(f"  {s.unknown_tracks} other people's tracks ({who}): {s.unknown} crops set "
+                      f"aside in {ws.root / 'unknown'}")
         for name, path in s.contact_sheets.items():
             out.print(f"  contact sheet for {name}: {path}")
     if any(s.contact_sheets for s in summaries):

@@ -33,6 +33,8 @@ Examples:
   faceswap samples --seconds 10 --debate-seconds 8 --size 320x180
   faceswap samples out/ --layout split --seed 3
   faceswap samples --portrait alice=alice.jpg --portrait bob=bob.png
+  faceswap samples --moderator                        # + moderator and audience cutaways
+  faceswap samples --moderator carol.jpg --layout split
 """,
 )
 @click.argument("out", required=False, type=click.Path(file_okay=False))
@@ -48,22 +50,34 @@ Examples:
 @click.option("--fps", type=int, default=30, show_default=True, help="Frames per second.")
 @click.option("--layout", type=click.Choice(["cuts", "split"]), default="cuts", show_default=True,
               help="Debate layout: close-ups with hard cuts, or speakers side by side.")
+@click.option("--moderator", "moderator", is_flag=False, flag_value="", default=None,
+              metavar="[PATH]",
+              help="Add a third person who is none of the speakers: the debate cuts to them "
+                   "(moderator reaction shots, audience cutaways; a middle panel in split "
+                   "layout) and the truth leaves them alone. PATH: their photo [default: "
+                   "scikit-image's cameraman].")
 @click.option("--workers", type=int, default=None,
               help="Clips rendered in parallel [default: up to 2, one per CPU core].")
 @seed_option
 @workspace_option
 def command(out: str | None, portraits: tuple[str, ...], seconds: float, debate_seconds: float,
-            size: str, fps: int, layout: str, workers: int | None, seed: int,
-            workspace: str | None) -> None:
+            size: str, fps: int, layout: str, moderator: str | None, workers: int | None,
+            seed: int, workspace: str | None) -> None:
     """Generate talking-head sample footage, with ground truth for every swap.
 
     Writes OUT/<speaker>.mp4 (training clips), OUT/debate.mp4, OUT/debate_truth.mp4
     (the debate with identities exchanged: what a perfect swap outputs) and beside each
-    a <clip>.json record and <clip>_landmarks.npz. OUT defaults to the workspace's
+    a <clip>.json record and <clip>_landmarks.npz. With --moderator the debate also shows
+    a third person (the record's faces say each one's role). OUT defaults to the workspace's
     samples folder. A set already there with the same settings is reused.
     """
     from faceswap_gan.samples.footage import generate_sample_set
-    from faceswap_gan.samples.portraits import load_portrait, parse_portrait_option
+    from faceswap_gan.samples.portraits import (
+        DEFAULT_MODERATOR,
+        default_third_portrait,
+        load_portrait,
+        parse_portrait_option,
+    )
     from faceswap_gan.workspace import resolve_workspace
 
     frame_size = parse_size(size)
@@ -77,6 +91,10 @@ def command(out: str | None, portraits: tuple[str, ...], seconds: float, debate_
             images[name] = load_portrait(path)
         if len(images) < 2:
             raise FaceswapError("give at least two --portrait NAME=PATH (a swap needs two speakers)")
+    others = None
+    if moderator is not None:
+        photo = load_portrait(moderator) if moderator else default_third_portrait()
+        others = {DEFAULT_MODERATOR: photo}
     out_dir = Path(out) if out else resolve_workspace(workspace).samples_dir
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -95,7 +113,7 @@ def command(out: str | None, portraits: tuple[str, ...], seconds: float, debate_
         sample_set = generate_sample_set(
             out_dir, portraits=images, seconds=seconds, debate_seconds=debate_seconds,
             size=frame_size, fps=fps, layout=layout, seed=seed, progress=progress,
-            workers=workers,
+            workers=workers, others=others,
         )
     elapsed = time.perf_counter() - started
 

@@ -3,9 +3,12 @@ fine-tuned together; with no --step, every step the pipeline has that is not don
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+from rich.console import Console
 
 from faceswap_gan.commands.common import (
     console,
@@ -17,6 +20,11 @@ from faceswap_gan.commands.common import (
 )
 from faceswap_gan.errors import FaceswapError
 from faceswap_gan.workspace import Workspace, resolve_workspace
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from faceswap_gan.training.loop import TrainSummary
 
 
 def resolve_model_dir(workspace: Workspace, model: str) -> Path:
@@ -36,7 +44,7 @@ Examples:
   faceswap train --step 3                      # then E and G fine-tuned on real crops
   faceswap train --step 1 --pipeline paper --model paper --steps 20000
   faceswap train --step 1 --speakers alice,bob --device cuda
-  torchrun --nproc_per_node 2 -m faceswap_gan.training.ddp --step 1
+  torchrun --nproc_per_node 2 -m faceswap_gan.cli train --step 1
 Re-running the same command resumes from the last checkpoint; Ctrl-C saves one.""",
 )
 @click.option("--step", "stage", type=click.IntRange(1, 3), default=None,
@@ -81,9 +89,79 @@ def command(
     if not stages:
         console().print(f"every step of {model_dir} is done; pass --step N --steps M to train longer")
     for s in stages:
-        request = TrainRequest(
-            workspace=ws, stage=s, model_dir=model_dir, pipeline=preset,
-            steps=steps, device=resolve_device(device), seed=seed, speakers=names,
-        )
-        train(request, console())
+        with TrainDisplay(console()) as display:
+            request = TrainRequest(
+                workspace=ws, stage=s, model_dir=model_dir, pipeline=preset, steps=steps,
+                device=resolve_device(device), seed=seed, speakers=names, report=display,
+            )
+            train(request)
+    # The speaker gate render uses to leave other people's faces alone (rank 0 only under
+    # torchrun: one fit is enough).
+    if stages and os.environ.get("RANK", "0") == "0":
+        from faceswap_gan.models.gate import refit_gate
 
+        try:
+            console().print(refit_gate(ws, model_dir))
+        except FaceswapError as exc:
+            console().print(f"[yellow]warning:[/] no speaker gate fitted: {exc}")
+
+
+class TrainDisplay:
+    """Draws what a training step reports: notices, a progress bar, the summary table."""
+
+    def __init__(self, out: Console) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.console = out
+        self.bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+            TextColumn("{task.fields[losses]}"), console=out,
+        )
+        self.task = None
+
+    def __enter__(self) -> TrainDisplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
+        if self.task is not None:  # a never-started bar would still print a blank line
+            self.bar.stop()
+
+    def __call__(self, event: object) -> None:
+        from faceswap_gan.training.loop import TrainProgress, TrainSummary
+
+        if isinstance(event, str):
+            self.console.print(event)
+        elif isinstance(event, TrainProgress):
+            losses = " ".join(f"{k}={v:.3f}" for k, v in list(event.losses.items())[:4])
+            if self.task is None:  # started at the first step: an error before it prints alone
+                self.bar.start()
+                self.task = self.bar.add_task(f"step {event.stage}", total=event.total,
+                                              completed=event.step, rate="", losses="")
+            self.bar.update(self.task, completed=event.step, rate=f"{event.steps_per_s:.2f} steps/s",
+                            losses=losses)
+        elif isinstance(event, TrainSummary):
+            self._stop()
+            self.console.print(summary_table(event))
+
+
+def summary_table(s: TrainSummary) -> Table:
+    from rich.table import Table
+
+    table = Table(title=f"step {s.stage} {'interrupted' if s.interrupted else 'done'}", show_header=False)
+    table.add_row("steps", f"{s.end_step} / {s.total_steps} (this run: {s.end_step - s.start_step})")
+    table.add_row("time", f"{s.seconds:.1f} s, {s.images_per_s:.1f} images/s")
+    for k, v in s.losses.items():
+        table.add_row(k, f"{v:.4f}")
+    table.add_row("checkpoint", str(s.checkpoint))
+    table.add_row("previews", str(s.metrics.parent / "previews"))
+    return table

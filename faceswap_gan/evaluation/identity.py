@@ -57,6 +57,24 @@ def identity_crop(image: np.ndarray, landmarks: np.ndarray, size: int = INPUT_SI
     )
 
 
+def identity_crops_from_aligned(crops: np.ndarray, padding: float) -> np.ndarray:
+    """Aligned crops (``faces/align.py``: any size, this padding) cut as ``identity_crop``
+    cuts faces, without a mesh: the two templates' eye centres and mouth corners give one
+    fixed similarity. (N, S, S, 3) -> (N, INPUT_SIZE, INPUT_SIZE, 3)."""
+    from faceswap_gan.faces.align import crop_template, template_eye_centers, umeyama
+
+    crops = np.asarray(crops)
+    if len(crops) == 0:
+        return np.zeros((0, INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
+    size = crops.shape[1]
+    src = np.vstack([template_eye_centers(size, padding), crop_template(size, padding)[5:7]])
+    dst = np.vstack([_TEMPLATE[0:2], _TEMPLATE[3:5]]) * INPUT_SIZE
+    m = umeyama(src, dst)
+    return np.stack([cv2.warpAffine(np.ascontiguousarray(c), m, (INPUT_SIZE, INPUT_SIZE),
+                                    flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+                     for c in crops])
+
+
 def inner_face_mask(size: int) -> np.ndarray:
     """(size, size) float32 ellipse over brows, eyes, nose, mouth and chin; 0 elsewhere.
 
@@ -107,6 +125,17 @@ class IdentityClassifier:
     def predict(self, crops: Sequence[np.ndarray]) -> list[str]:
         """The most likely speaker for each crop."""
         return [self.speakers[i] for i in self.predict_proba(crops).argmax(axis=1)]
+
+    def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """(N, features) L2-normalised pooled features before the last layer: a face
+        embedding (the speaker gate's fallback, models/gate.py)."""
+        if len(crops) == 0:
+            return np.zeros((0, self.net.head.in_features), dtype=np.float32)
+        self.net.eval()
+        with torch.no_grad(), _one_thread():
+            x = _to_tensor(np.stack([_resize(c) for c in crops])).to(self.device)
+            f = self.net.features(x).mean(dim=(2, 3))
+            return torch.nn.functional.normalize(f, dim=1).cpu().numpy()
 
 
 def train_identity_classifier(

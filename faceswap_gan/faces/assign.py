@@ -3,8 +3,9 @@
 - ``SpeakerAssignment.single("A")``: the largest face of each frame is A (others unnamed).
 - ``SpeakerAssignment.by_position({"left": "A", "right": "B"})``: by the face centre's side
   of the frame (top/bottom work too, for stacked layouts).
-- ``SpeakerAssignment.clusters(["A", "B"])``: tracks are grouped by appearance into that
-  many groups after the whole source is seen; groups are named in order of first appearance.
+- ``SpeakerAssignment.clusters(["A", "B"])``: tracks are grouped by identity after the whole
+  source is seen; the groups on screen longest are the speakers, named in order of first
+  appearance, and every other group is ``unknown`` (a moderator, the audience).
 """
 
 from __future__ import annotations
@@ -23,8 +24,14 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 POSITIONS = ("left", "right", "top", "bottom")
 
 
+UNKNOWN = "unknown"  # the group of faces that are none of the speakers (models/gate.py's too)
+
+
 def check_speaker_name(name: str) -> str:
     name = name.strip()
+    if name == UNKNOWN:
+        raise FaceswapError(f"'{UNKNOWN}' cannot be a speaker name: it is the group of faces "
+                            "that are none of the speakers")
     if not _NAME.match(name):
         raise FaceswapError(
             f"bad speaker name '{name}': use letters, digits, '_', '-' or '.', starting with a "
@@ -199,6 +206,68 @@ def cluster_tracks(
     order = sorted(set(labels.tolist()), key=lambda g: min(first_frame[i] for i, lab in zip(ids, labels) if lab == g))
     name_of = {g: names[n] for n, g in enumerate(order)}
     return {i: name_of[int(lab)] for i, lab in zip(ids, labels)}
+
+
+def average_linkage(x: np.ndarray, threshold: float) -> np.ndarray:
+    """Group labels (N,) of agglomerative clustering with average linkage: the two groups whose
+    mean pairwise distance is smallest merge, until it exceeds ``threshold``."""
+    n = len(x)
+    if n == 0:
+        return np.zeros(0, dtype=int)
+    d = np.sqrt(((x[:, None, :] - x[None]) ** 2).sum(axis=2))
+    groups = [[i] for i in range(n)]
+    link = d.copy()
+    np.fill_diagonal(link, np.inf)
+    sizes = np.ones(n)
+    alive = np.ones(n, bool)
+    while alive.sum() > 1:
+        masked = np.where(alive[:, None] & alive[None], link, np.inf)
+        i, j = np.unravel_index(np.argmin(masked), masked.shape)
+        if masked[i, j] > threshold:
+            break
+        # Average linkage (Lance-Williams): the merged group's distance to every other.
+        link[i] = link[:, i] = (sizes[i] * link[i] + sizes[j] * link[j]) / (sizes[i] + sizes[j])
+        link[i, i] = np.inf
+        sizes[i] += sizes[j]
+        alive[j] = False
+        groups[i] += groups[j]
+        groups[j] = []
+    labels = np.zeros(n, dtype=int)
+    for g, members in enumerate(m for m in groups if m):
+        labels[members] = g
+    return labels
+
+
+def group_tracks(
+    features: dict[int, np.ndarray],
+    frames: dict[int, set[int]],
+    first_frame: dict[int, int],
+    names: tuple[str, ...] | list[str],
+    same_person: float,
+    seed: int = 0,
+) -> dict[int, str]:
+    """track id -> a name or ``UNKNOWN``, by identity.
+
+    Track features (each track's mean embedding) are grouped by average linkage up to the
+    distance ``same_person`` (the embedding's scale of "one person"); the ``len(names)``
+    groups on screen in the most frames (``frames``: each track's frames with a crop; two
+    faces of one group in a frame count once) are the speakers, named in order of first
+    appearance, and every other group is ``UNKNOWN``. When fewer groups than names come out
+    (the speakers look alike to the embedding), k-means splits the tracks into that many, as
+    before."""
+    ids = sorted(features)
+    if not ids:
+        return {}
+    x = np.stack([features[i] for i in ids])
+    labels = average_linkage(x, same_person)
+    if len(set(labels.tolist())) < min(len(names), len(ids)):
+        return cluster_tracks(features, first_frame, names, seed=seed)
+    members = {g: [i for i, lab in zip(ids, labels) if lab == g] for g in set(labels.tolist())}
+    seen = {g: len(set().union(*(frames.get(i, set()) for i in m))) for g, m in members.items()}
+    start = {g: min(first_frame[i] for i in m) for g, m in members.items()}
+    chosen = sorted(members, key=lambda g: (-seen[g], start[g]))[: len(names)]
+    name_of = {g: names[n] for n, g in enumerate(sorted(chosen, key=lambda g: start[g]))}
+    return {i: name_of.get(int(lab), UNKNOWN) for i, lab in zip(ids, labels)}
 
 
 def contact_sheet(crops: list[np.ndarray], columns: int = 8, tile: int = 64) -> np.ndarray:

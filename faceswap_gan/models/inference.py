@@ -11,9 +11,10 @@ import contextlib
 import numpy as np
 import torch
 
-from faceswap_gan.device import autocast as device_autocast
+from faceswap_gan.device import amp_dtype, autocast
 from faceswap_gan.errors import FaceswapError
 from faceswap_gan.models.checkpoint import FaceModel
+from faceswap_gan.models.images import from_network, to_network
 
 
 class Translator:
@@ -21,7 +22,7 @@ class Translator:
                  batch_size: int = 64) -> None:
         self.model = model
         self.device = torch.device(device)
-        self.autocast = autocast
+        self.amp = amp_dtype(self.device, autocast)
         self.batch_size = batch_size
         # Models trained with train2.z_clamp keep z inside G's prior at inference too.
         step2_meta = model.meta.get("encoder") or {}
@@ -39,7 +40,7 @@ class Translator:
         return self.model.label_of(speaker)
 
     def _amp(self) -> contextlib.AbstractContextManager:
-        return device_autocast(self.device, self.autocast)
+        return autocast(self.device, self.amp)
 
     def _check_crops(self, crops: np.ndarray) -> np.ndarray:
         crops = np.asarray(crops)
@@ -52,15 +53,6 @@ class Translator:
                 f"{crops.dtype} {crops.shape}"
             )
         return crops
-
-    def _to_tensor(self, crops: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device)
-        return x.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-
-    @staticmethod
-    def _to_uint8(x: torch.Tensor) -> np.ndarray:
-        x = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        return x.permute(0, 2, 3, 1).cpu().numpy()
 
     def _labels(self, labels: np.ndarray | int, n: int) -> np.ndarray:
         labels = np.broadcast_to(np.asarray(labels, dtype=np.int64), (n,))
@@ -81,7 +73,7 @@ class Translator:
         out = []
         for i in range(0, len(crops), self.batch_size):
             with self._amp():
-                z = self.model.encoder(self._to_tensor(crops[i:i + self.batch_size])).float()
+                z = self.model.encoder(to_network(crops[i:i + self.batch_size], self.device)).float()
             out.append((z.clamp(-1.0, 1.0) if self.z_clamp else z).cpu())
         return torch.cat(out).numpy() if out else np.zeros((0, self.model.z_dim), np.float32)
 
@@ -95,7 +87,7 @@ class Translator:
             zt = torch.from_numpy(np.ascontiguousarray(z[i:i + self.batch_size])).to(self.device)
             ct = torch.from_numpy(np.array(labels[i:i + self.batch_size])).to(self.device)
             with self._amp():
-                out.append(self._to_uint8(self.model.generator(zt, ct)))
+                out.append(from_network(self.model.generator(zt, ct)))
         s = self.model.size
         return np.concatenate(out) if out else np.zeros((0, s, s, 3), np.uint8)
 
@@ -111,7 +103,7 @@ class Translator:
         out = []
         for i in range(0, len(crops), self.batch_size):
             with self._amp():
-                _, logits = self.model.discriminator(self._to_tensor(crops[i:i + self.batch_size]))
+                _, logits = self.model.discriminator(to_network(crops[i:i + self.batch_size], self.device))
             out.append(torch.softmax(logits.float(), dim=1).cpu())
         n = len(self.model.speakers)
         return torch.cat(out).numpy() if out else np.zeros((0, n), np.float32)

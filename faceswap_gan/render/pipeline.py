@@ -348,7 +348,7 @@ def _render_locked(
     track_speakers: dict[int, str] = {}
     faces_left: dict[str, int] = {}
     whole = options.start == 0 and options.max_frames is None and not options.preview
-    gate, embed, gate_kind = _gate_for(model, target, extract.padding)
+    gate, embed, gate_kind = _gate_for(model, target)
 
     reader = VideoReader(input_path, start=options.start, max_frames=options.max_frames)
     with reader:
@@ -442,16 +442,15 @@ def _render_locked(
     )
 
 
-def _gate_for(model: object, target: SwapTarget, padding: float
-              ) -> tuple[object | None, Callable | None, str | None]:
+def _gate_for(model: object, target: SwapTarget) -> tuple[object | None, Callable | None, str | None]:
     """(gate model, crop embedder, embedding name) when faces are gated, else Nones: with
     ``--all-faces``, or when the model has no gate (every face is then a speaker)."""
     speaker_gate = getattr(model, "gate", None)
     if target.all_faces or speaker_gate is None:
         return None, None, None
     try:
-        chosen = speaker_gate.usable(model)
-        embed = speaker_gate.embedder(chosen.kind, model)
+        chosen = speaker_gate.usable()
+        embed = speaker_gate.embedder(chosen.kind)
     except FaceswapError as exc:
         log.warning("speaker gate not used: %s", exc)
         return None, None, None

@@ -8,6 +8,11 @@ The debate's ground truth is the same plan with each face's inner face exchanged
 (speaker_a <-> speaker_b; with more speakers each is replaced by the next in order), as a
 face swap would: the target's face (brows to chin) on the source's head and background
 (samples/truth.py), with the same noise, pose, mouth, blinks, light and placement.
+
+With ``others`` (a third person: ``faceswap samples --moderator``) the debate also shows
+people who are none of the speakers, as real debates do: reaction shots of the moderator and
+audience cutaways (two of them side by side, smaller) cut into the speakers' turns, or a
+third panel between the speakers in split layout. The truth leaves those faces as they are.
 """
 
 from __future__ import annotations
@@ -77,6 +82,7 @@ class FacePlan:
     framing: Framing
     panel: tuple[int, int]  # x0, width of the panel the face is drawn in
     side: str | None = None
+    role: str = "speaker"  # "speaker", or for people who are none: "moderator", "audience"
 
 
 @dataclass
@@ -95,6 +101,7 @@ class ClipPlan:
     swap: dict[str, str] = field(default_factory=dict)
     truth_of: str | None = None
     seed: int = 0
+    others: list[str] = field(default_factory=list)  # drawn people who are none of the speakers
 
     @property
     def faces_per_frame(self) -> int:
@@ -118,6 +125,7 @@ class SampleSet:
     records: dict[str, Path]  # every clip's record, by clip name
     landmarks: dict[str, Path]  # every clip's landmarks NPZ, by clip name
     out_dir: Path
+    others: list[str] = field(default_factory=list)  # people in the debate who are no speaker
 
 
 def _rng(seed: int, *keys: str | int) -> np.random.Generator:
@@ -188,9 +196,39 @@ def swap_mapping(speakers: list[str]) -> dict[str, str]:
     return {s: speakers[(i + 1) % len(speakers)] for i, s in enumerate(speakers)}
 
 
+CUTAWAY_SECONDS = (1.0, 1.6)
+# A reaction shot frames the head less tightly than a speaker's close-up: a face turned
+# away (the default third portrait is a 3/4 view) has a short eye distance for its size.
+OTHER_ZOOM = 0.6
+
+
+def _cutaways(rng: np.random.Generator, turns: list[tuple[int, int, str]], fps: int
+              ) -> list[tuple[int, int, str | None, str]]:
+    """(start, end, speaker or None, role) shots: every second turn ends with a cutaway while
+    the speaker goes on talking, alternately to the moderator and to the audience, when the
+    turn is long enough to keep 1.5 s of the speaker (the speakers stay on screen longest)."""
+    shots: list[tuple[int, int, str | None, str]] = []
+    kinds = ("moderator", "audience")
+    used = 0
+    for k, (a, b, who) in enumerate(turns):
+        length = round(rng.uniform(*CUTAWAY_SECONDS) * fps)
+        if k % 2 == 0 or b - a - length < round(1.5 * fps):
+            shots.append((a, b, who, "speaker"))
+            continue
+        shots.append((a, b - length, who, "speaker"))
+        shots.append((b - length, b, None, kinds[used % 2]))
+        used += 1
+    return shots
+
+
 def plan_debate(speakers: list[str], seconds: float, size: tuple[int, int], fps: int,
-                layout: str, seed: int) -> ClipPlan:
-    """Close-ups cut between speakers (``cuts``) or all side by side (``split``)."""
+                layout: str, seed: int, others: list[str] | tuple[str, ...] = ()) -> ClipPlan:
+    """Close-ups cut between speakers (``cuts``) or all side by side (``split``).
+
+    ``others``: people who are none of the speakers (the first is the moderator). In cuts
+    layout, turns end with cutaways to the moderator or to the audience (two of the others'
+    faces side by side, smaller); in split layout the first is a panel between the speakers.
+    """
     _check_settings(seconds, size, fps)
     if layout not in LAYOUTS:
         raise FaceswapError(f"unknown layout '{layout}' (use {' or '.join(LAYOUTS)})")
@@ -213,46 +251,83 @@ def plan_debate(speakers: list[str], seconds: float, size: tuple[int, int], fps:
         mouths[s] = mouth_from_envelope(speech.envelope_at(np.arange(n) / fps))
         motions[s] = speaker_motion(_rng(seed, "debate-motion", s), n, fps)
     audio = np.clip(audio, -1, 1)
+    # The others listen: their own motion, the mouth nearly closed.
+    for o in others:
+        for seat in range(2):
+            motions[f"{o}#{seat}"] = speaker_motion(_rng(seed, "debate-motion", o, seat), n, fps)
+        mouths[o] = mouth_from_envelope(np.zeros(n))
 
     frames: list[list[FacePlan]] = []
     frame_shot: list[int] = []
     shots: list[dict[str, Any]] = []
     if layout == "cuts":
-        for k, (a, b, who) in enumerate(turns):
+        shots_cast = _cutaways(rng, turns, fps) if others else \
+            [(a, b, who, "speaker") for a, b, who in turns]
+        for k, (a, b, who, role) in enumerate(shots_cast):
             # Each shot is its own camera set-up: a close-up with a little variety.
             iod = CLOSEUP_IOD * min(h, w * 9 / 16) * rng.uniform(0.9, 1.12)
             cx = w * (0.5 + rng.uniform(-0.12, 0.12))
             cy = h * EYE_LINE * rng.uniform(0.95, 1.05)
-            shots.append({"index": k, "start": a, "end": b, "speaker": who, "layout": "cuts"})
-            m = motions[who]
+            shown = who if role == "speaker" else others[0]
+            if role != "speaker":
+                iod *= OTHER_ZOOM
+            shot: dict[str, Any] = {"index": k, "start": a, "end": b, "speaker": who,
+                                    "layout": "cuts"}
+            if role != "speaker":
+                shot["role"] = role
+            shots.append(shot)
             for i in range(a, b):
-                framing = Framing(cx + m.drift_x[i] * w, cy + m.drift_y[i] * h, iod * m.zoom[i])
-                pose = PoseParams(m.yaw[i], m.pitch[i], m.roll[i], mouths[who][i], m.blink[i])
-                frames.append([FacePlan(0, who, who, pose, framing, (0, w))])
+                if role == "audience":  # a wide shot of two listeners side by side
+                    faces = []
+                    for seat in range(2):
+                        name = others[seat % len(others)]
+                        m = motions[f"{name}#{seat}"]
+                        x0, pw = seat * (w // 2), w // 2 if seat == 0 else w - w // 2
+                        framing = Framing(pw / 2 + m.drift_x[i] * pw, EYE_LINE * h + m.drift_y[i] * h,
+                                          0.75 * SPEAKER_IOD * min(h, pw * 1.4) * m.zoom[i])
+                        pose = PoseParams(m.yaw[i], m.pitch[i], m.roll[i], mouths[name][i], m.blink[i])
+                        faces.append(FacePlan(seat, name, name, pose, framing, (x0, pw),
+                                              role="audience"))
+                    frames.append(faces)
+                else:
+                    m = motions[who] if role == "speaker" else motions[f"{shown}#0"]
+                    mouth = mouths[shown][i]
+                    framing = Framing(cx + m.drift_x[i] * w, cy + m.drift_y[i] * h, iod * m.zoom[i])
+                    pose = PoseParams(m.yaw[i], m.pitch[i], m.roll[i], mouth, m.blink[i])
+                    frames.append([FacePlan(0, shown, shown, pose, framing, (0, w), role=role)])
                 frame_shot.append(k)
     else:
-        count = len(speakers)
+        cast = list(speakers)
+        if others:  # the moderator between the speakers
+            cast.insert(len(speakers) // 2, others[0])
+        count = len(cast)
         edges = [round(j * w / count) for j in range(count + 1)]
-        sides = ["left", "right"] if count == 2 else [f"panel{j}" for j in range(count)]
+        if count == 2:
+            sides = ["left", "right"]
+        elif count == 3 and others and len(speakers) == 2:
+            sides = ["left", "center", "right"]
+        else:
+            sides = [f"panel{j}" for j in range(count)]
         shots.append({"index": 0, "start": 0, "end": n, "speaker": None, "layout": "split",
                       "turns": [{"start": a, "end": b, "speaker": who} for a, b, who in turns]})
         for i in range(n):
             faces = []
-            for j, s in enumerate(speakers):
+            for j, s in enumerate(cast):
                 pw = edges[j + 1] - edges[j]
-                m = motions[s]
+                m = motions[s] if s in speakers else motions[f"{s}#0"]
                 iod = SPEAKER_IOD * min(h, pw * 1.4)
                 framing = Framing(pw / 2 + m.drift_x[i] * pw, EYE_LINE * h + m.drift_y[i] * h,
                                   iod * m.zoom[i])
                 pose = PoseParams(m.yaw[i], m.pitch[i], m.roll[i], mouths[s][i], m.blink[i])
-                faces.append(FacePlan(j, s, s, pose, framing, (edges[j], pw), sides[j]))
+                faces.append(FacePlan(j, s, s, pose, framing, (edges[j], pw), sides[j],
+                                      role="speaker" if s in speakers else "moderator"))
             frames.append(faces)
             frame_shot.append(0)
     return ClipPlan(
         name="debate", size=size, fps=fps, layout=layout, frames=frames, frame_shot=frame_shot,
         shots=shots, light=lighting(_rng(seed, "debate-light"), n, fps), audio=audio,
         noise_seed=int(_rng(seed, "debate-noise").integers(2**31)), speakers=list(speakers),
-        swap=swap_mapping(speakers), seed=seed,
+        swap=swap_mapping(speakers), seed=seed, others=list(others),
     )
 
 
@@ -262,7 +337,7 @@ def truth_plan(plan: ClipPlan) -> ClipPlan:
     A face whose ``shown`` differs from its ``speaker`` is drawn as a swap (``render_plan``):
     the shown identity's inner face on the speaker's head.
     """
-    frames = [[dataclasses.replace(f, shown=plan.swap[f.speaker]) for f in faces]
+    frames = [[dataclasses.replace(f, shown=plan.swap.get(f.speaker, f.speaker)) for f in faces]
               for faces in plan.frames]
     return dataclasses.replace(plan, name=f"{plan.name}_truth", frames=frames, truth_of=plan.name)
 
@@ -272,10 +347,13 @@ def truth_plan(plan: ClipPlan) -> ClipPlan:
 def _face_record(face: FacePlan, landmarks: np.ndarray, swap: dict[str, str]) -> dict[str, Any]:
     x0, y0 = landmarks.min(axis=0)
     x1, y1 = landmarks.max(axis=0)
+    # What a perfect swap puts here: the other speaker; for someone who is none, themselves.
+    truth = swap.get(face.speaker) if face.role == "speaker" else face.speaker
     return {
         "slot": face.slot,
+        "role": face.role,
         "speaker": face.shown,  # identity drawn in this clip
-        "truth_speaker": swap.get(face.speaker),  # identity drawn here in the ground truth
+        "truth_speaker": truth,  # identity drawn here in the ground truth
         "motion_of": face.speaker,  # whose pose, mouth and blinks (the debate's speaker)
         "side": face.side,
         "box": [round_floats(v, 1) for v in (x0, y0, x1, y1)],
@@ -350,6 +428,7 @@ def render_plan(plan: ClipPlan, portraits: dict[str, Portrait], out_dir: Path, c
         "layout": plan.layout,
         "truth_of": plan.truth_of,
         "speakers": plan.speakers,
+        "others": plan.others,
         "swap": plan.swap,
         "seed": plan.seed,
         "generator": GENERATOR,
@@ -396,8 +475,16 @@ def render_speaker_clip(
 
 
 def _settings(portraits: dict[str, np.ndarray | Portrait], seconds: float, debate_seconds: float,
-              size: tuple[int, int], fps: int, layout: str, seed: int) -> dict[str, Any]:
+              size: tuple[int, int], fps: int, layout: str, seed: int,
+              others: dict[str, np.ndarray | Portrait] | None = None) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if others:  # only when there are any: sets made before keep their settings
+        extra["others"] = {
+            name: portrait_fingerprint(p.image if isinstance(p, Portrait) else np.asarray(p))
+            for name, p in others.items()
+        }
     return {
+        **extra,
         "version": RECORD_VERSION,
         "generator": GENERATOR,
         "speakers": {
@@ -430,8 +517,14 @@ def generate_sample_set(
     seed: int = 0,
     progress: Progress | None = None,
     workers: int | None = None,
+    others: dict[str, np.ndarray] | None = None,
 ) -> SampleSet:
     """Write one clip per speaker, ``debate.mp4``, ``debate_truth.mp4`` and their records.
+
+    ``others``: portraits of people who are none of the speakers (e.g. ``{"moderator":
+    default_third_portrait()}``): the debate then cuts to them (``plan_debate``), and its
+    record says who is where (each face's ``role``; ``others`` lists them). They get no
+    training clip.
 
     A set already in ``out_dir`` with the same settings and portraits (``samples.json``)
     is reused; clips that already exist from an interrupted run with the same settings
@@ -443,11 +536,15 @@ def generate_sample_set(
         raise FaceswapError(f"need at least two speakers, got {len(images)}")
     if layout not in LAYOUTS:
         raise FaceswapError(f"unknown layout '{layout}' (use {' or '.join(LAYOUTS)})")
-    for name in images:
+    others = dict(others or {})
+    for name in [*images, *others]:
         if name in ("debate", "debate_truth") or not name or "/" in name:
             raise FaceswapError(f"'{name}' cannot be a speaker name")
+    if set(images) & set(others):
+        raise FaceswapError(f"'{sorted(set(images) & set(others))[0]}' is both a speaker and "
+                            "someone who is none")
     names = list(images)
-    settings = _settings(images, seconds, debate_seconds, size, fps, layout, seed)
+    settings = _settings(images, seconds, debate_seconds, size, fps, layout, seed, others)
     _check_settings(min(seconds, debate_seconds), size, fps)
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -463,9 +560,9 @@ def generate_sample_set(
         if existing is not None:
             return existing
 
-    analysed = {name: _as_portrait(name, image) for name, image in images.items()}
+    analysed = {name: _as_portrait(name, image) for name, image in {**images, **others}.items()}
     plans = [plan_speaker_clip(name, seconds, size, fps, seed) for name in names]
-    debate = plan_debate(names, debate_seconds, size, fps, layout, seed)
+    debate = plan_debate(names, debate_seconds, size, fps, layout, seed, list(others))
     plans += [debate, truth_plan(debate)]
     if previous != settings:
         manifest_path.unlink(missing_ok=True)
@@ -490,7 +587,8 @@ def generate_sample_set(
             render_plan(plan, analysed, out_dir, progress=progress)
     write_json_atomic_manifest(manifest_path, settings, complete=True)
 
-    return _sample_set(out_dir, names, {p.name: clip_files(out_dir, p.name) for p in plans})
+    return _sample_set(out_dir, names, {p.name: clip_files(out_dir, p.name) for p in plans},
+                       list(others))
 
 
 def write_json_atomic_manifest(path: Path, settings: dict[str, Any], complete: bool) -> None:
@@ -511,10 +609,11 @@ def load_sample_set(out_dir: Path) -> SampleSet | None:
     files = {c: clip_files(out_dir, c) for c in clips}
     if not all(Path(p).is_file() for f in files.values() for p in dataclasses.astuple(f)):
         return None
-    return _sample_set(out_dir, names, files)
+    return _sample_set(out_dir, names, files, list(manifest["settings"].get("others") or []))
 
 
-def _sample_set(out_dir: Path, names: list[str], files: dict[str, Any]) -> SampleSet:
+def _sample_set(out_dir: Path, names: list[str], files: dict[str, Any],
+                others: list[str] | None = None) -> SampleSet:
     """The SampleSet over each clip's files (``clip_files``), speakers in ``names`` order."""
     return SampleSet(
         speakers=names,
@@ -525,4 +624,5 @@ def _sample_set(out_dir: Path, names: list[str], files: dict[str, Any]) -> Sampl
         records={k: v.record for k, v in files.items()},
         landmarks={k: v.landmarks for k, v in files.items()},
         out_dir=out_dir,
+        others=list(others or []),
     )

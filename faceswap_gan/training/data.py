@@ -111,11 +111,6 @@ def sample_batch(faces: FaceSet, batch_size: int, rng: torch.Generator) -> tuple
     return faces.images[index], labels
 
 
-def to_float(images: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """uint8 (B,3,S,S) -> float in [-1, 1] on the device."""
-    return images.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
-
-
 def augment(
     x: torch.Tensor, rng: torch.Generator, flip: bool, light: bool
 ) -> torch.Tensor:

@@ -5,7 +5,7 @@ Every rank builds the same networks from the same seed, draws its own share of e
 optimizer step, so all ranks hold identical weights. Only rank 0 writes checkpoints, previews
 and logs. gloo on CPU, nccl on CUDA.
 
-    torchrun --nproc_per_node 2 -m faceswap_gan.training.ddp --step 1 --pipeline tiny
+    torchrun --nproc_per_node 2 -m faceswap_gan.cli train --step 1 --pipeline tiny
 
 (``faceswap train`` also detects torchrun's WORLD_SIZE/RANK variables by itself.)
 """
@@ -104,16 +104,3 @@ def mean_across_ranks(values: torch.Tensor, ctx: DistContext) -> torch.Tensor:
 def barrier(ctx: DistContext) -> None:
     if ctx.enabled:
         dist.barrier()
-
-
-def main() -> None:
-    """``python -m faceswap_gan.training.ddp ARGS`` = ``faceswap train ARGS`` under torchrun."""
-    import sys
-
-    from faceswap_gan.cli import main as cli_main
-
-    cli_main(["train", *sys.argv[1:]])
-
-
-if __name__ == "__main__":
-    main()

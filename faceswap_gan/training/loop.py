@@ -12,16 +12,13 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from faceswap_gan.config import Pipeline, load_pipeline, pipeline_from_dict
 from faceswap_gan.errors import FaceswapError
@@ -47,6 +44,17 @@ STAGES = (1, 2, 3)
 
 
 @dataclass
+class TrainProgress:
+    """Sent after every step: where the stage is, its speed and its last losses."""
+
+    stage: int
+    step: int
+    total: int
+    steps_per_s: float
+    losses: dict[str, float]
+
+
+@dataclass
 class TrainRequest:
     workspace: Workspace
     stage: int  # 1, 2 or 3
@@ -56,7 +64,9 @@ class TrainRequest:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     seed: int = 0
     speakers: list[str] | None = None
-    show_progress: bool = True
+    # What the run reports, for the caller to show: notices (str), TrainProgress after each
+    # step, and the TrainSummary at the end (also when interrupted). Only rank 0 reports.
+    report: Callable[[str | TrainProgress | TrainSummary], None] | None = None
 
 
 @dataclass
@@ -74,17 +84,21 @@ class TrainSummary:
     metrics: Path
 
 
-def train(request: TrainRequest, console: Console | None = None) -> TrainSummary:
+def train(request: TrainRequest) -> TrainSummary:
     if request.stage not in STAGES:
         raise FaceswapError(f"--step must be 1, 2 or 3, got {request.stage}")
-    console = console or Console(stderr=True)
     ctx, device = ddp.init_from_env(request.device)
+
+    def report(event: str | TrainProgress | TrainSummary) -> None:
+        if request.report is not None and ctx.is_main:
+            request.report(event)
+
     try:
-        trainer, pipeline, start, meta_extra = _prepare(request, device, ctx, console)
+        trainer, pipeline, start, meta_extra = _prepare(request, device, ctx, report)
         total = request.steps if request.steps is not None else stage_config(pipeline, request.stage).steps
         if total < 1:
             raise FaceswapError(f"--steps must be at least 1, got {total}")
-        summary = _run(request, trainer, pipeline, start, total, meta_extra, ctx, console)
+        summary = _run(request, trainer, pipeline, start, total, meta_extra, ctx, report)
     except BaseException:
         ddp.shutdown(ctx, clean=False)
         raise
@@ -142,7 +156,7 @@ def _check_same_spec(spec: NetworkSpec, meta: dict, where: Path) -> None:
 
 
 def _prepare(
-    request: TrainRequest, device: torch.device, ctx: ddp.DistContext, console: Console
+    request: TrainRequest, device: torch.device, ctx: ddp.DistContext, report: Callable[[str], None]
 ) -> tuple[Trainer, Pipeline, int, dict[str, Any]]:
     model_dir = request.model_dir
     ws = request.workspace
@@ -173,18 +187,17 @@ def _prepare(
         return trainer, pipeline, start, {"seed": seed}
 
     if request.stage == 3:
-        return _prepare_step3(request, device, ctx, console)
+        return _prepare_step3(request, device, ctx, report)
     if not has_stage(model_dir, 1):
         raise FaceswapError(f"no step-1 checkpoint at {model_dir}; run `faceswap train --step 1` first")
     s1 = read_stage(model_dir, 1, with_state=False)
     spec = spec_from_meta(s1.meta, stage_dir(model_dir, 1))
     existing = read_stage(model_dir, 2) if has_stage(model_dir, 2) else None
     if existing is not None and existing.meta.get("step1_step") != s1.meta["step"]:
-        if ctx.is_main:
-            console.print(
-                f"step 1 moved on (step {s1.meta['step']}) since this encoder was fit to step "
-                f"{existing.meta.get('step1_step')}: training the encoder again from scratch"
-            )
+        report(
+            f"step 1 moved on (step {s1.meta['step']}) since this encoder was fit to step "
+            f"{existing.meta.get('step1_step')}: training the encoder again from scratch"
+        )
         existing = None
     pipeline = _pipeline_for(request, existing.meta if existing else s1.meta)
     _check_same_spec(NetworkSpec.from_config(pipeline.model, spec.n_classes), s1.meta, stage_dir(model_dir, 1))
@@ -217,7 +230,7 @@ def _model_faces(request: TrainRequest, meta: dict, spec: NetworkSpec, stage: in
 
 
 def _prepare_step3(
-    request: TrainRequest, device: torch.device, ctx: ddp.DistContext, console: Console
+    request: TrainRequest, device: torch.device, ctx: ddp.DistContext, report: Callable[[str], None]
 ) -> tuple[Trainer, Pipeline, int, dict[str, Any]]:
     """Step 3 starts from steps 1 and 2 (E fit to this G); it restarts when either moved on."""
     model_dir = request.model_dir
@@ -234,9 +247,7 @@ def _prepare_step3(
     existing = read_stage(model_dir, 3) if has_stage(model_dir, 3) else None
     fit_to = {"step1_step": s1.meta["step"], "step2_step": s2.meta["step"]}
     if existing is not None and any(existing.meta.get(k) != v for k, v in fit_to.items()):
-        if ctx.is_main:
-            console.print("steps 1 or 2 moved on since step 3 was trained: training step 3 again "
-                          "from them")
+        report("steps 1 or 2 moved on since step 3 was trained: training step 3 again from them")
         existing = None
     pipeline = _pipeline_for(request, existing.meta if existing else s2.meta)
     _check_same_spec(NetworkSpec.from_config(pipeline.model, spec.n_classes), s1.meta, stage_dir(model_dir, 1))
@@ -298,7 +309,7 @@ def _nan_message(stage: int, step: int, what: list[str], last_good: int | None) 
 
 def _run(
     request: TrainRequest, trainer: Trainer, pipeline: Pipeline, start: int, total: int,
-    extra: dict, ctx: ddp.DistContext, console: Console,
+    extra: dict, ctx: ddp.DistContext, report: Callable[[TrainProgress | TrainSummary], None],
 ) -> TrainSummary:
     stage = request.stage
     cfg = stage_config(pipeline, stage)
@@ -316,15 +327,7 @@ def _run(
     window_t, window_start = t0, start
     step = start
     interrupted = False
-    show = request.show_progress and main
-
-    progress = Progress(
-        TextColumn(f"step {stage}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
-        console=console, disable=not show, transient=False,
-    )
-    with progress, _stop_on_sigint() as flag:
-        task = progress.add_task("train", total=total, completed=start, rate="", losses="")
+    with _stop_on_sigint() as flag:
         while step < total:
             losses = trainer.train_step(step)
             # One message keeps every rank's losses and stop decision the same.
@@ -340,10 +343,7 @@ def _run(
             last_losses = losses
             elapsed = time.perf_counter() - t0
             rate = (step - start) / elapsed if elapsed > 0 else 0.0
-            progress.update(
-                task, completed=step, rate=f"{rate:.2f} steps/s",
-                losses=" ".join(f"{k}={v:.3f}" for k, v in list(losses.items())[:4]),
-            )
+            report(TrainProgress(stage, step, total, rate, losses))
             if main and (step % cfg.log_every == 0 or step == total):
                 now = time.perf_counter()
                 ips = (step - window_start) * trainer.images_per_step / max(now - window_t, 1e-9)
@@ -369,19 +369,7 @@ def _run(
         seconds=seconds, interrupted=interrupted, checkpoint=stage_dir(request.model_dir, stage),
         metrics=metrics,
     )
-    if main and request.show_progress:
-        console.print(summary_table(summary))
+    report(summary)
     if interrupted:
         raise KeyboardInterrupt
     return summary
-
-
-def summary_table(s: TrainSummary) -> Table:
-    table = Table(title=f"step {s.stage} {'interrupted' if s.interrupted else 'done'}", show_header=False)
-    table.add_row("steps", f"{s.end_step} / {s.total_steps} (this run: {s.end_step - s.start_step})")
-    table.add_row("time", f"{s.seconds:.1f} s, {s.images_per_s:.1f} images/s")
-    for k, v in s.losses.items():
-        table.add_row(k, f"{v:.4f}")
-    table.add_row("checkpoint", str(s.checkpoint))
-    table.add_row("previews", str(s.metrics.parent / "previews"))
-    return table

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from faceswap_gan.config import Pipeline
+from faceswap_gan.device import amp_dtype, autocast
 from faceswap_gan.models.checkpoint import (
     StageCheckpoint,
     load_module,
@@ -20,6 +21,7 @@ from faceswap_gan.models.checkpoint import (
     optimizer_tensors,
     restore_optimizer,
 )
+from faceswap_gan.models.images import from_network, to_network
 from faceswap_gan.models.networks import NetworkSpec, build_networks
 from faceswap_gan.training import losses
 from faceswap_gan.training.data import (
@@ -29,11 +31,9 @@ from faceswap_gan.training.data import (
     sample_batch,
     sample_z,
     step_rng,
-    to_float,
 )
 from faceswap_gan.training.ddp import DistContext, average_gradients, broadcast_module
 from faceswap_gan.training.ema import update_ema
-from faceswap_gan.training.precision import autocast, training_dtype
 
 
 class Step1Trainer:
@@ -53,7 +53,7 @@ class Step1Trainer:
         self.device, self.seed, self.dist = device, seed, dist or DistContext()
         dist = self.dist
         self.batch = max(1, self.cfg.batch_size // dist.world_size)
-        self.dtype = training_dtype(device, self.cfg.amp)
+        self.dtype = amp_dtype(device, self.cfg.amp, training=True)
         self.memory_format = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
         init = torch.Generator().manual_seed(seed)
         g, d, _ = build_networks(spec, generator=init)
@@ -83,7 +83,7 @@ class Step1Trainer:
         rng = step_rng(self.seed, step, self.dist.rank)
         real_u8, labels = sample_batch(self.faces, self.batch, rng)
         labels = labels.to(self.device)
-        x = augment(to_float(real_u8, self.device), rng, self.cfg.augment_flip, self.cfg.augment_light)
+        x = augment(to_network(real_u8, self.device), rng, self.cfg.augment_flip, self.cfg.augment_light)
         x = x.contiguous(memory_format=self.memory_format)
         kind = self.cfg.loss
 
@@ -174,12 +174,7 @@ class Step1Trainer:
         rows = []
         for label in range(self.spec.n_classes):
             c = torch.full((self.preview_z.shape[0],), label, dtype=torch.int64, device=self.device)
-            rows.append(to_uint8(g(self.preview_z, c)))
+            rows.append(from_network(g(self.preview_z, c)))
         g.train(was_training)
         return np.stack(rows)
 
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """(N, 3, S, S) in [-1, 1] -> (N, S, S, 3) uint8 RGB."""
-    x = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()

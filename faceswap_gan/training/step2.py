@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from faceswap_gan.config import Pipeline
+from faceswap_gan.device import amp_dtype, autocast
 from faceswap_gan.models.checkpoint import (
     StageCheckpoint,
     load_module,
@@ -22,6 +23,7 @@ from faceswap_gan.models.checkpoint import (
     optimizer_tensors,
     restore_optimizer,
 )
+from faceswap_gan.models.images import from_network, to_network
 from faceswap_gan.models.networks import (
     Discriminator,
     Encoder,
@@ -37,11 +39,8 @@ from faceswap_gan.training.data import (
     sample_batch,
     sample_z,
     step_rng,
-    to_float,
 )
 from faceswap_gan.training.ddp import DistContext, average_gradients, broadcast_module
-from faceswap_gan.training.precision import autocast, training_dtype
-from faceswap_gan.training.step1 import to_uint8
 
 
 class Step2Trainer:
@@ -62,7 +61,7 @@ class Step2Trainer:
         self.device, self.seed, self.dist = device, seed, dist or DistContext()
         dist = self.dist
         self.batch = max(1, self.cfg.batch_size // dist.world_size)
-        self.dtype = training_dtype(device, self.cfg.amp)
+        self.dtype = amp_dtype(device, self.cfg.amp, training=True)
         self.memory_format = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
         self.g, self.d = Generator(spec), Discriminator(spec)
         has_ema = any(k.startswith("generator_ema.") for k in step1.weights)
@@ -95,7 +94,7 @@ class Step2Trainer:
             if self.cfg.recon_weight > 0 or self.cfg.feature_weight > 0 or self.cfg.translate_weight > 0:
                 real_u8, labels = sample_batch(self.faces, self.batch, rng)
                 labels = labels.to(self.device)
-                x = to_float(real_u8, self.device).contiguous(memory_format=self.memory_format)
+                x = to_network(real_u8, self.device).contiguous(memory_format=self.memory_format)
                 z_real = self.e(x)
                 if self.cfg.z_clamp:
                     # G only ever saw z in [-1, 1]; outside it the label loses its grip on identity.
@@ -163,14 +162,14 @@ def translation_tiles(e: Encoder, g: Generator, faces: FaceSet, index: torch.Ten
     was_training = e.training, g.training
     e.eval()
     g.eval()
-    x = to_float(faces.images[index], device)
+    x = to_network(faces.images[index], device)
     labels = faces.labels[index].to(device)
     z = e(x)
     n_classes = g.spec.n_classes
-    outputs = {c: to_uint8(g(z, torch.full_like(labels, c))) for c in range(n_classes)}
+    outputs = {c: from_network(g(z, torch.full_like(labels, c))) for c in range(n_classes)}
     e.train(was_training[0])
     g.train(was_training[1])
-    real = to_uint8(x)
+    real = from_network(x)
     rows = []
     for i, own in enumerate(labels.tolist()):
         others = [outputs[c][i] for c in range(n_classes) if c != own]

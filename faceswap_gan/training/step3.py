@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from faceswap_gan.config import Pipeline
+from faceswap_gan.device import amp_dtype, autocast
 from faceswap_gan.faces.align import crop_template
 from faceswap_gan.models.checkpoint import (
     StageCheckpoint,
@@ -29,12 +30,12 @@ from faceswap_gan.models.checkpoint import (
     optimizer_tensors,
     restore_optimizer,
 )
+from faceswap_gan.models.images import to_network
 from faceswap_gan.models.networks import Discriminator, Encoder, Generator, NetworkSpec
 from faceswap_gan.training import losses
-from faceswap_gan.training.data import FaceSet, augment, sample_batch, step_rng, to_float
+from faceswap_gan.training.data import FaceSet, augment, sample_batch, step_rng
 from faceswap_gan.training.ddp import DistContext, average_gradients, broadcast_module
 from faceswap_gan.training.ema import update_ema
-from faceswap_gan.training.precision import autocast, training_dtype
 from faceswap_gan.training.step2 import preview_indices, translation_tiles
 from faceswap_gan.training.warp import random_warp
 
@@ -81,7 +82,7 @@ class Step3Trainer:
         self.z_clamp = pipeline.train2.z_clamp
         self.device, self.seed, self.dist = device, seed, dist or DistContext()
         self.batch = max(1, self.cfg.batch_size // self.dist.world_size)
-        self.dtype = training_dtype(device, self.cfg.amp)
+        self.dtype = amp_dtype(device, self.cfg.amp, training=True)
         self.memory_format = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
         self.total_steps: int | None = None  # set by the loop: where the warp turns off
         self.g, self.d, self.e = Generator(spec), Discriminator(spec), Encoder(spec)
@@ -120,7 +121,7 @@ class Step3Trainer:
         rng = step_rng(self.seed, step, self.dist.rank)
         real_u8, labels = sample_batch(self.faces, self.batch, rng)
         labels = labels.to(self.device)
-        x = augment(to_float(real_u8, self.device), rng, self.cfg.augment_flip, self.cfg.augment_light)
+        x = augment(to_network(real_u8, self.device), rng, self.cfg.augment_flip, self.cfg.augment_light)
         x = x.contiguous(memory_format=self.memory_format)
         x_in = random_warp(x, rng, self.warp_strength(step)).contiguous(memory_format=self.memory_format)
         shift = torch.randint(1, self.spec.n_classes, labels.shape, generator=rng).to(self.device)
