@@ -113,6 +113,12 @@ def module_tensors(prefix: str, module: nn.Module) -> dict[str, torch.Tensor]:
     return {f"{prefix}.{k}": v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
 
 
+def ema_or(name: str, tensors: dict[str, torch.Tensor]) -> str:
+    """The prefix to load ``name`` from: its EMA copy (``<name>_ema``, what previews and
+    inference use) when the tensors hold one, else ``name`` itself."""
+    return f"{name}_ema" if any(k.startswith(f"{name}_ema.") for k in tensors) else name
+
+
 def load_module(module: nn.Module, prefix: str, tensors: dict[str, torch.Tensor], where: Path) -> None:
     own = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
     try:
@@ -262,8 +268,7 @@ def load_face_model(path: Path, device: torch.device, need_encoder: bool = True)
     where = stage_dir(path, 1)
     spec = spec_from_meta(s1.meta, where)
     g, d = Generator(spec), Discriminator(spec)
-    g_prefix = "generator_ema" if any(k.startswith("generator_ema.") for k in s1.weights) else "generator"
-    load_module(g, g_prefix, s1.weights, where)
+    load_module(g, ema_or("generator", s1.weights), s1.weights, where)
     load_module(d, "discriminator", s1.weights, where)
     meta = dict(s1.meta)
     encoder = None
@@ -321,9 +326,8 @@ def _load_step3(path: Path, meta1: dict, meta2: dict, g: Generator, e: Encoder,
                 "run `faceswap train --step 3` again"
             )
         return None
-    has_ema = any(k.startswith("generator_ema.") for k in s3.weights)
-    load_module(g, "generator_ema" if has_ema else "generator", s3.weights, where)
-    load_module(e, "encoder_ema" if has_ema else "encoder", s3.weights, where)
+    load_module(g, ema_or("generator", s3.weights), s3.weights, where)
+    load_module(e, ema_or("encoder", s3.weights), s3.weights, where)
     load_module(d, "discriminator", s3.weights, where)
     return s3.meta
 

@@ -16,6 +16,7 @@ from faceswap_gan.config import Pipeline
 from faceswap_gan.device import amp_dtype, autocast
 from faceswap_gan.models.checkpoint import (
     StageCheckpoint,
+    ema_or,
     load_module,
     module_tensors,
     optimizer_tensors,
@@ -153,8 +154,7 @@ class Step1Trainer:
         load_module(self.g, "generator", ckpt.weights, where)
         load_module(self.d, "discriminator", ckpt.weights, where)
         if self.g_ema is not None:
-            has_ema = any(k.startswith("generator_ema.") for k in ckpt.weights)
-            load_module(self.g_ema, "generator_ema" if has_ema else "generator", ckpt.weights, where)
+            load_module(self.g_ema, ema_or("generator", ckpt.weights), ckpt.weights, where)
         restore_optimizer("opt_g", self.opt_g, ckpt.state, ckpt.meta["optimizers"]["opt_g"])
         restore_optimizer("opt_d", self.opt_d, ckpt.state, ckpt.meta["optimizers"]["opt_d"])
         # Optimizer hyper-parameters come from the pipeline in use now (a resumed run may change lr).

@@ -18,6 +18,7 @@ from faceswap_gan.config import Pipeline
 from faceswap_gan.device import amp_dtype, autocast
 from faceswap_gan.models.checkpoint import (
     StageCheckpoint,
+    ema_or,
     load_module,
     module_tensors,
     optimizer_tensors,
@@ -64,8 +65,7 @@ class Step2Trainer:
         self.dtype = amp_dtype(device, self.cfg.amp, training=True)
         self.memory_format = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
         self.g, self.d = Generator(spec), Discriminator(spec)
-        has_ema = any(k.startswith("generator_ema.") for k in step1.weights)
-        load_module(self.g, "generator_ema" if has_ema else "generator", step1.weights, step1_dir)
+        load_module(self.g, ema_or("generator", step1.weights), step1.weights, step1_dir)
         load_module(self.d, "discriminator", step1.weights, step1_dir)
         for net in (self.g, self.d):
             net.to(device, memory_format=self.memory_format).eval().requires_grad_(False)

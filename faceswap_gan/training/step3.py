@@ -25,6 +25,7 @@ from faceswap_gan.device import amp_dtype, autocast
 from faceswap_gan.faces.align import crop_template
 from faceswap_gan.models.checkpoint import (
     StageCheckpoint,
+    ema_or,
     load_module,
     module_tensors,
     optimizer_tensors,
@@ -86,8 +87,7 @@ class Step3Trainer:
         self.memory_format = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
         self.total_steps: int | None = None  # set by the loop: where the warp turns off
         self.g, self.d, self.e = Generator(spec), Discriminator(spec), Encoder(spec)
-        has_ema = any(k.startswith("generator_ema.") for k in step1.weights)
-        load_module(self.g, "generator_ema" if has_ema else "generator", step1.weights, where)
+        load_module(self.g, ema_or("generator", step1.weights), step1.weights, where)
         load_module(self.d, "discriminator", step1.weights, where)
         load_module(self.e, "encoder", step2.weights, where)
         for net in (self.g, self.d, self.e):
@@ -198,9 +198,8 @@ class Step3Trainer:
         load_module(self.e, "encoder", ckpt.weights, where)
         load_module(self.d, "discriminator", ckpt.weights, where)
         if self.g_ema is not None:
-            has_ema = any(k.startswith("generator_ema.") for k in ckpt.weights)
-            load_module(self.g_ema, "generator_ema" if has_ema else "generator", ckpt.weights, where)
-            load_module(self.e_ema, "encoder_ema" if has_ema else "encoder", ckpt.weights, where)
+            load_module(self.g_ema, ema_or("generator", ckpt.weights), ckpt.weights, where)
+            load_module(self.e_ema, ema_or("encoder", ckpt.weights), ckpt.weights, where)
         restore_optimizer("opt_ge", self.opt_ge, ckpt.state, ckpt.meta["optimizers"]["opt_ge"])
         restore_optimizer("opt_d", self.opt_d, ckpt.state, ckpt.meta["optimizers"]["opt_d"])
         for opt, lr in ((self.opt_ge, self.cfg.lr), (self.opt_d, self.cfg.lr_d)):
