@@ -26,6 +26,7 @@ from faceswap_gan.models.checkpoint import (
     base_meta,
     has_stage,
     logs_dir,
+    read_meta,
     read_stage,
     save_stage,
     spec_from_meta,
@@ -123,14 +124,14 @@ def pending_stages(model_dir: Path, pipeline: Pipeline | None) -> list[int]:
     A step is finished when its checkpoint has reached the pipeline's step count (and, for
     steps 2 and 3, was fit to the present earlier steps); a step with 0 steps is left out.
     """
-    meta = read_stage(model_dir, 1, with_state=False).meta if has_stage(model_dir, 1) else None
+    meta = read_meta(stage_dir(model_dir, 1)) if has_stage(model_dir, 1) else None
     pipeline = pipeline or _pipeline_for_meta(meta)
     wanted = [s for s in STAGES if stage_config(pipeline, s).steps > 0]
     metas: dict[int, dict] = {}
     for stage in wanted:
         if not has_stage(model_dir, stage):
             return wanted[wanted.index(stage):]
-        metas[stage] = read_stage(model_dir, stage, with_state=False).meta
+        metas[stage] = read_meta(stage_dir(model_dir, stage))  # the JSON only, not the weights
         m = metas[stage]
         fresh = all(m.get(f"step{k}_step") == metas[k]["step"] for k in metas if k < stage)
         if not fresh or int(m["step"]) < stage_config(pipeline, stage).steps:
