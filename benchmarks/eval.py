@@ -29,7 +29,7 @@ from faceswap_gan.evaluation.identity import train_identity_classifier
 from faceswap_gan.evaluation.landmarks import FaceMeshes
 from faceswap_gan.evaluation.report import build_report
 from faceswap_gan.evaluation.truth import load_truth_record
-from faceswap_gan.samples.footage import generate_sample_set
+from faceswap_gan.synthetic.footage import generate_sample_set
 from faceswap_gan.video.reader import VideoReader
 from faceswap_gan.video.writer import VideoWriter
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 
 def make_clip(clips: Path, seconds: int, size: tuple[int, int], fps: int) -> Path:
-    from faceswap_gan.samples.footage import render_speaker_clip
-    from faceswap_gan.samples.portraits import default_portraits
+    from faceswap_gan.synthetic.footage import render_speaker_clip
+    from faceswap_gan.synthetic.portraits import default_portraits
 
     path = clips / f"speaker_{seconds}s_{size[0]}x{size[1]}.mp4"
     if not path.exists():
@@ -36,7 +36,7 @@ def make_clip(clips: Path, seconds: int, size: tuple[int, int], fps: int) -> Pat
 def run_one(clip: Path) -> dict:
     """One extraction in this process (called in a child)."""
     from faceswap_gan.config import load_pipeline
-    from faceswap_gan.extract import extract_source
+    from faceswap_gan.extract.pipeline import extract_source
     from faceswap_gan.faces.assign import SpeakerAssignment
     from faceswap_gan.workspace import Workspace
 
@@ -60,7 +60,7 @@ def jitter(clip: Path) -> dict:
 
     from faceswap_gan.config import load_pipeline
     from faceswap_gan.faces.track import FaceTracker
-    from faceswap_gan.samples.record import load_landmarks
+    from faceswap_gan.synthetic.record import load_landmarks
     from faceswap_gan.video.reader import VideoReader
 
     truth = load_landmarks(clip.with_name(clip.stem + "_landmarks.npz"))

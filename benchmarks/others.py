@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from faceswap_gan.config import load_pipeline  # noqa: E402
 from faceswap_gan.evaluation.others import crop_groups, measure_others, plain_reencode  # noqa: E402
-from faceswap_gan.extract import extract_source  # noqa: E402
+from faceswap_gan.extract.pipeline import extract_source  # noqa: E402
 from faceswap_gan.faces.assign import SpeakerAssignment, group_tracks  # noqa: E402
 from faceswap_gan.models.checkpoint import load_face_model  # noqa: E402
 from faceswap_gan.models.gate import (  # noqa: E402
@@ -115,8 +115,8 @@ def extraction(clip: Path, record: dict, names: list[str], ws: Workspace, paddin
 
 
 def part_samples(root: Path) -> None:
-    from faceswap_gan.samples.footage import generate_sample_set
-    from faceswap_gan.samples.portraits import default_third_portrait
+    from faceswap_gan.synthetic.footage import generate_sample_set
+    from faceswap_gan.synthetic.portraits import default_third_portrait
 
     t0 = time.perf_counter()
     sample = generate_sample_set(root / "samples", seconds=8, debate_seconds=20, size=(480, 270),

@@ -36,7 +36,7 @@ SAMPLE_MODEL = REPO / "samples" / "sample_model.safetensors"
 
 
 def sample_clip(workdir: Path, seconds: float) -> Path:
-    from faceswap_gan.samples.footage import generate_sample_set
+    from faceswap_gan.synthetic.footage import generate_sample_set
 
     folder = workdir / f"debate_{int(seconds)}s"
     sample = generate_sample_set(folder, seconds=1, debate_seconds=seconds, size=(640, 360),

@@ -19,8 +19,8 @@ import av
 import mediapipe as mp
 import numpy as np
 
-from faceswap_gan.samples.footage import generate_sample_set
-from faceswap_gan.samples.record import load_landmarks
+from faceswap_gan.synthetic.footage import generate_sample_set
+from faceswap_gan.synthetic.record import load_landmarks
 
 
 def redetect(video: Path, landmarks: np.ndarray, every: int) -> tuple[float, np.ndarray, int]:

@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 
 from faceswap_gan.errors import FaceswapError
-from faceswap_gan.samples.footage import SampleSet, generate_sample_set
-from faceswap_gan.samples.sheet import contact_sheet
+from faceswap_gan.synthetic.footage import SampleSet, generate_sample_set
+from faceswap_gan.synthetic.sheet import contact_sheet
 from faceswap_gan.workspace import Workspace, resolve_workspace
 
 REPO = Path(__file__).resolve().parent.parent

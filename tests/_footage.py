@@ -19,13 +19,13 @@ FPS = 25
 
 
 def astronaut() -> np.ndarray:
-    from faceswap_gan.samples.portraits import default_portraits
+    from faceswap_gan.synthetic.portraits import default_portraits
 
     return default_portraits()["speaker_a"][:400, 60:460].copy()  # 400 x 400, head and shoulders
 
 
 def hopper() -> np.ndarray:
-    from faceswap_gan.samples.portraits import default_portraits
+    from faceswap_gan.synthetic.portraits import default_portraits
 
     return default_portraits()["speaker_b"][60:480, 40:460].copy()  # 420 x 420 around the face
 

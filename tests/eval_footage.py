@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from faceswap_gan.evaluation.landmarks import FaceMeshes
-from faceswap_gan.samples.portraits import default_portraits
+from faceswap_gan.synthetic.portraits import default_portraits
 from faceswap_gan.video.writer import VideoWriter
 
 PANEL = 128

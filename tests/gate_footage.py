@@ -7,11 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from faceswap_gan.config import load_pipeline
-from faceswap_gan.extract import extract_source
+from faceswap_gan.extract.pipeline import extract_source
 from faceswap_gan.faces.assign import SpeakerAssignment
 from faceswap_gan.models.gate import fit_gate, read_crops
-from faceswap_gan.samples.footage import SampleSet, generate_sample_set
-from faceswap_gan.samples.portraits import default_third_portrait
+from faceswap_gan.synthetic.footage import SampleSet, generate_sample_set
+from faceswap_gan.synthetic.portraits import default_third_portrait
 from faceswap_gan.workspace import Workspace
 
 SIZE = (320, 180)

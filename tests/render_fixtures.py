@@ -18,14 +18,14 @@ AUDIO_RATE = 16000
 
 
 def portraits() -> dict[str, np.ndarray]:
-    from faceswap_gan.samples.portraits import default_portraits
+    from faceswap_gan.synthetic.portraits import default_portraits
 
     return default_portraits()
 
 
 def mesh_landmarks(image: np.ndarray) -> np.ndarray:
     """The portrait's 478-point mesh in pixels (the library's MediaPipe call)."""
-    from faceswap_gan.samples.portraits import find_face_mesh
+    from faceswap_gan.synthetic.portraits import find_face_mesh
 
     landmarks = find_face_mesh(image)
     assert landmarks is not None, "no face in the portrait"

@@ -16,7 +16,7 @@ from faceswap_gan.evaluation.identity import (
     train_identity_classifier,
 )
 from faceswap_gan.evaluation.landmarks import FaceMeshes
-from faceswap_gan.samples.portraits import default_portraits
+from faceswap_gan.synthetic.portraits import default_portraits
 
 CPU = torch.device("cpu")
 

@@ -10,7 +10,7 @@ import pytest
 
 from faceswap_gan.cli import main
 from faceswap_gan.evaluation.truth import load_truth_record, sample_speakers
-from faceswap_gan.samples.footage import generate_sample_set
+from faceswap_gan.synthetic.footage import generate_sample_set
 
 
 @pytest.fixture(scope="module")

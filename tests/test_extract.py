@@ -13,7 +13,7 @@ import pytest
 from faceswap_gan.cli import main
 from faceswap_gan.config import load_pipeline
 from faceswap_gan.errors import FaceswapError
-from faceswap_gan.extract import extract_source, source_id
+from faceswap_gan.extract.pipeline import extract_source, source_id
 from faceswap_gan.faces import mesh_indices as mi
 from faceswap_gan.faces.align import eye_centers, template_eye_centers, transform_points
 from faceswap_gan.faces.alignments import load_state, read_alignments

@@ -1,4 +1,4 @@
-"""Extract on the project's sample footage (faceswap_gan.samples), checked against its records."""
+"""Extract on the project's sample footage (faceswap_gan.synthetic), checked against its records."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from faceswap_gan.config import load_pipeline
-from faceswap_gan.extract import extract_source
+from faceswap_gan.extract.pipeline import extract_source
 from faceswap_gan.faces.alignments import read_alignments
 from faceswap_gan.faces.assign import SpeakerAssignment
 from faceswap_gan.faces.track import FaceTracker
 from faceswap_gan.video.reader import VideoReader
 from faceswap_gan.workspace import Workspace
 
-footage = pytest.importorskip("faceswap_gan.samples.footage")
+footage = pytest.importorskip("faceswap_gan.synthetic.footage")
 
 SIZE = (320, 180)
 

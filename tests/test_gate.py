@@ -13,7 +13,7 @@ from gate_footage import CROP, fitted_gate, speaker_workspace, third_person_set
 
 from faceswap_gan.config import load_pipeline
 from faceswap_gan.evaluation.others import crop_groups, measure_others, plain_reencode
-from faceswap_gan.extract import extract_source
+from faceswap_gan.extract.pipeline import extract_source
 from faceswap_gan.faces.assign import SpeakerAssignment
 from faceswap_gan.models.checkpoint import load_face_model
 from faceswap_gan.models.gate import (
@@ -32,8 +32,8 @@ from faceswap_gan.render.pipeline import (
     TrackJudge,
     render_video,
 )
-from faceswap_gan.samples.footage import render_speaker_clip
-from faceswap_gan.samples.portraits import default_third_portrait
+from faceswap_gan.synthetic.footage import render_speaker_clip
+from faceswap_gan.synthetic.portraits import default_third_portrait
 from faceswap_gan.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]

@@ -31,7 +31,7 @@ from faceswap_gan.config import load_pipeline
 from faceswap_gan.errors import FaceswapError
 from faceswap_gan.models.checkpoint import load_face_model
 from faceswap_gan.render.pipeline import RenderOptions, SwapTarget, render_video
-from faceswap_gan.samples.footage import generate_sample_set
+from faceswap_gan.synthetic.footage import generate_sample_set
 from faceswap_gan.video.remux import audio_packets, read_metadata
 
 REPO = Path(__file__).resolve().parents[1]

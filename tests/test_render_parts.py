@@ -20,7 +20,7 @@ from faceswap_gan.render.color import (
 )
 from faceswap_gan.render.mask import crop_face_mask, face_hull, landmarks_to_crop
 from faceswap_gan.render.temporal import TemporalSmoother
-from faceswap_gan.samples.portraits import default_portraits
+from faceswap_gan.synthetic.portraits import default_portraits
 from faceswap_gan.video.remux import SwapVideoWriter, audio_packets, copy_streams, read_metadata
 from faceswap_gan.video.threads import ThreadedSink
 from faceswap_gan.video.writer import VideoWriter

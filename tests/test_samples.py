@@ -11,19 +11,19 @@ import pytest
 from scipy.spatial import Delaunay
 
 from faceswap_gan.cli import main
-from faceswap_gan.samples.footage import (
+from faceswap_gan.synthetic.footage import (
     generate_sample_set,
     plan_debate,
     render_plan,
     render_speaker_clip,
     truth_plan,
 )
-from faceswap_gan.samples.mesh import PoseParams, signed_areas
-from faceswap_gan.samples.portraits import analyse_portrait, default_portraits
-from faceswap_gan.samples.record import load_landmarks
-from faceswap_gan.samples.render import Framing, SpeakerRenderer
-from faceswap_gan.samples.truth import SwapTruthRenderer, swap_mask
-from faceswap_gan.samples.warp import warp_image
+from faceswap_gan.synthetic.mesh import PoseParams, signed_areas
+from faceswap_gan.synthetic.portraits import analyse_portrait, default_portraits
+from faceswap_gan.synthetic.record import load_landmarks
+from faceswap_gan.synthetic.render import Framing, SpeakerRenderer
+from faceswap_gan.synthetic.truth import SwapTruthRenderer, swap_mask
+from faceswap_gan.synthetic.warp import warp_image
 
 SIZE = (320, 180)
 FPS = 15

@@ -32,7 +32,7 @@ PORTRAITS = {
 
 
 def portrait(name: str) -> np.ndarray:
-    from faceswap_gan.samples.portraits import default_portraits
+    from faceswap_gan.synthetic.portraits import default_portraits
 
     return default_portraits()["speaker_a" if name == "astronaut" else "speaker_b"]
 

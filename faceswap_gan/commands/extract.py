@@ -68,7 +68,7 @@ def command(
     pipeline: str | None,
     seed: int,
 ) -> None:
-    from faceswap_gan.extract import extract_source
+    from faceswap_gan.extract.pipeline import extract_source
     from faceswap_gan.faces.assign import SpeakerAssignment
 
     chosen = [o for o, v in (("--speaker", speaker), ("--assign", assign), ("--speakers", speakers)) if v]

@@ -71,8 +71,8 @@ def command(out: str | None, portraits: tuple[str, ...], seconds: float, debate_
     a third person (the record's faces say each one's role). OUT defaults to the workspace's
     samples folder. A set already there with the same settings is reused.
     """
-    from faceswap_gan.samples.footage import generate_sample_set
-    from faceswap_gan.samples.portraits import (
+    from faceswap_gan.synthetic.footage import generate_sample_set
+    from faceswap_gan.synthetic.portraits import (
         DEFAULT_MODERATOR,
         default_third_portrait,
         load_portrait,

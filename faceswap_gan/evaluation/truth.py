@@ -1,6 +1,6 @@
 """What the sample generator recorded about a clip: who is where in each frame, and the cuts.
 
-The sample footage (faceswap_gan/samples/footage.py) writes ``<clip>.json`` beside each
+The sample footage (faceswap_gan/synthetic/footage.py) writes ``<clip>.json`` beside each
 clip. Eval needs two things from it: the shot cuts (temporal measures restart there) and,
 for each face, the speaker the truth clip shows at that place (the swap's target).
 """

@@ -57,7 +57,7 @@ def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
 
     Yaw is the angle of the cheek-to-cheek line in the x-z plane, pitch that of the
     forehead-to-chin line in the y-z plane (less the lean a level face shows), roll that of
-    the cheek-to-cheek line in the image. Signs follow faceswap_gan.samples' records. Yaw and
+    the cheek-to-cheek line in the image. Signs follow faceswap_gan.synthetic' records. Yaw and
     pitch read low (on the sample clips about 0.4x and 0.6x the recorded angle, roll about
     0.9x); the pose filter's thresholds are in these units.
     """

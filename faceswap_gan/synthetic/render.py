@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from faceswap_gan.samples.details import paint_lashes, paint_mouth, teeth_colour
-from faceswap_gan.samples.mesh import (
+from faceswap_gan.synthetic.details import paint_lashes, paint_mouth, teeth_colour
+from faceswap_gan.synthetic.mesh import (
     LEFT_UPPER_LID,
     LOWER_INNER_LIP,
     NUM_LANDMARKS,
@@ -21,8 +21,8 @@ from faceswap_gan.samples.mesh import (
     FaceRig,
     PoseParams,
 )
-from faceswap_gan.samples.portraits import Portrait
-from faceswap_gan.samples.warp import warp_image
+from faceswap_gan.synthetic.portraits import Portrait
+from faceswap_gan.synthetic.warp import warp_image
 
 
 @dataclass

@@ -31,30 +31,30 @@ import numpy as np
 
 from faceswap_gan.errors import FaceswapError
 from faceswap_gan.fileio import write_json_atomic
-from faceswap_gan.samples.animate import (
+from faceswap_gan.synthetic.animate import (
     Lighting,
     NoiseBank,
     apply_lighting,
     lighting,
     speaker_motion,
 )
-from faceswap_gan.samples.audio import AUDIO_RATE, mouth_from_envelope, synth_speech
-from faceswap_gan.samples.mesh import PoseParams
-from faceswap_gan.samples.portraits import (
+from faceswap_gan.synthetic.audio import AUDIO_RATE, mouth_from_envelope, synth_speech
+from faceswap_gan.synthetic.mesh import PoseParams
+from faceswap_gan.synthetic.portraits import (
     Portrait,
     analyse_portrait,
     default_portraits,
     portrait_fingerprint,
 )
-from faceswap_gan.samples.record import (
+from faceswap_gan.synthetic.record import (
     GENERATOR,
     RECORD_VERSION,
     round_floats,
     write_landmarks,
     write_record,
 )
-from faceswap_gan.samples.render import Framing, SpeakerRenderer
-from faceswap_gan.samples.truth import SwapTruthRenderer
+from faceswap_gan.synthetic.render import Framing, SpeakerRenderer
+from faceswap_gan.synthetic.truth import SwapTruthRenderer
 from faceswap_gan.video.writer import VideoWriter
 
 LAYOUTS = ("cuts", "split")

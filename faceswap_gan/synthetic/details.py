@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from faceswap_gan.samples import mesh
+from faceswap_gan.synthetic import mesh
 
 DEFAULT_TEETH = np.array([214.0, 204.0, 188.0])
 _SHIFT = 2  # 1/4-pixel vertex precision for the polygon masks

@@ -7,7 +7,7 @@
      "truth_of": "debate" | null,           # set on a ground-truth clip
      "speakers": [...],                     # label order
      "swap": {"speaker_a": "speaker_b", ...},  # who replaces whom in the truth clip
-     "seed": 0, "generator": "faceswap_gan.samples 2",
+     "seed": 0, "generator": "faceswap_gan.synthetic 2",
      "landmarks": "<clip>_landmarks.npz",
      "shots": [{"index", "start", "end", "speaker" | null, "layout"}],  # end exclusive
      "cuts": [frame, ...],                  # first frame of every shot after the first
@@ -21,7 +21,7 @@ inner face, brows to chin, on ``motion_of``'s head); ``truth_speaker`` the ident
 this face in the ground-truth clip (what a perfect swap puts there; null for a
 single-speaker clip); ``motion_of`` whose pose, mouth, blinks and head the face carries. ``slot`` indexes the face axis of the
 landmarks file; ``side`` is "left"/"right" (or "panel<i>" beyond two) in split layout,
-else null. Angles in degrees (see faceswap_gan.samples.mesh for signs); ``mouth`` is the
+else null. Angles in degrees (see faceswap_gan.synthetic.mesh for signs); ``mouth`` is the
 inner-lip gap over the eye distance; ``blink`` 0 open .. 1 closed.
 
 ``<clip>_landmarks.npz``: ``landmarks`` float32 (frames, faces, 478, 2), frame pixels
@@ -41,7 +41,7 @@ from faceswap_gan.fileio import write_bytes_atomic, write_json_atomic
 RECORD_VERSION = 1
 # The content's version: it is part of samples.json's settings, so a set made by an older
 # generator is rendered again. 2: the truth is a face swap (inner face only), not whole portraits.
-GENERATOR = "faceswap_gan.samples 2"
+GENERATOR = "faceswap_gan.synthetic 2"
 
 
 def write_record(path: Path, record: dict[str, Any]) -> None:

@@ -16,8 +16,8 @@ import numpy as np
 from faceswap_gan.config import RenderConfig
 from faceswap_gan.render.color import ColorStats, lab_stats, transfer_lab
 from faceswap_gan.render.mask import face_mask
-from faceswap_gan.samples.mesh import PoseParams
-from faceswap_gan.samples.render import Framing, RenderedFace, SpeakerRenderer
+from faceswap_gan.synthetic.mesh import PoseParams
+from faceswap_gan.synthetic.render import Framing, RenderedFace, SpeakerRenderer
 
 # Colour statistics come from one neutral frame of this size (eye distance a quarter of it),
 # not from each frame: an opening mouth changes the masked statistics, and following them

@@ -1,0 +1,1 @@
+"""The extract stage: video or image folder -> aligned per-speaker crops + alignments."""

@@ -1,0 +1,1 @@
+"""Synthetic sample footage: speakers animated from portraits, with a face-swap truth."""
