@@ -11,7 +11,7 @@ share of known crops accepted and of unknown crops rejected, per crop and per 8-
 
 ``identity`` is eval's identity classifier trained on the speakers' crops, pooled penultimate
 features (the gate's fallback); ``discriminator`` the trained D's trunk features (the other
-candidate, which lost: see docs/ARCHITECTURE.md, "The speaker gate").
+candidate, which lost: see docs/DESIGN.md, "The speaker gate").
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from faceswap_gan.config import ExtractConfig
 from faceswap_gan.models.gate import (
     IdentityEmbedder,
     fit_gate_model,
@@ -59,7 +60,7 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="model for the discriminator embedding")
     ap.add_argument("--kinds", default="dlib,discriminator,identity,appearance")
     ap.add_argument("--size", type=int, default=64)
-    ap.add_argument("--padding", type=float, default=0.25)
+    ap.add_argument("--padding", type=float, default=ExtractConfig.padding)
     ap.add_argument("--limit", type=int, default=300)
     args = ap.parse_args()
     torch.set_num_threads(1)

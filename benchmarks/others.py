@@ -33,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from faceswap_gan.config import load_pipeline  # noqa: E402
+from faceswap_gan.config import ExtractConfig, load_pipeline  # noqa: E402
 from faceswap_gan.evaluation.others import crop_groups, measure_others, plain_reencode  # noqa: E402
 from faceswap_gan.extract.pipeline import extract_source  # noqa: E402
 from faceswap_gan.faces.assign import SpeakerAssignment, group_tracks  # noqa: E402
@@ -44,7 +44,8 @@ from faceswap_gan.models.gate import (  # noqa: E402
     SpeakerGate,
     build_gate,
 )
-from faceswap_gan.render.pipeline import RenderOptions, SwapTarget, render_video  # noqa: E402
+from faceswap_gan.render.pipeline import RenderOptions, render_video  # noqa: E402
+from faceswap_gan.render.target import SwapTarget  # noqa: E402
 from faceswap_gan.workspace import Workspace  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -135,7 +136,7 @@ def part_samples(root: Path) -> None:
     print(f"gate fitted in {time.perf_counter() - t0:.0f} s:",
           {k: (round(m.threshold, 2), m.calibration) for k, m in gate.models.items()})
     renders(sample.debate, record, model, load_pipeline("debate"), gate, root)
-    extraction(sample.debate, record, sample.speakers, Workspace(root / "ws_extract"), 0.25)
+    extraction(sample.debate, record, sample.speakers, Workspace(root / "ws_extract"), ExtractConfig.padding)
 
 
 # The real cut: (clip, speaker, role, first frame, frames); Obama and Lieu from their held-out
@@ -221,7 +222,7 @@ def part_real(root: Path, steps: int, faces_from: Path | None, model_from: Path 
           {k: (round(m.threshold, 2), m.calibration) for k, m in gate.models.items()})
     cut, record = make_real_cut(root / "real_cut.mp4")
     renders(cut, record, model, load_pipeline("debate"), gate, root)
-    extraction(cut, record, ["obama", "lieu"], Workspace(root / "ws_extract"), 0.25)
+    extraction(cut, record, ["obama", "lieu"], Workspace(root / "ws_extract"), ExtractConfig.padding)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ import av
 import mediapipe as mp
 import numpy as np
 
+from faceswap_gan.faces import mesh_indices as mi
 from faceswap_gan.synthetic.footage import generate_sample_set
 from faceswap_gan.synthetic.record import load_landmarks
 
@@ -42,10 +43,10 @@ def redetect(video: Path, landmarks: np.ndarray, every: int) -> tuple[float, np.
             for truth in landmarks[i]:
                 if not np.isfinite(truth).all() or not result.multi_face_landmarks:
                     continue
-                iod = np.linalg.norm(truth[468] - truth[473])
+                iod = np.linalg.norm(truth[mi.RIGHT_IRIS_CENTER] - truth[mi.LEFT_IRIS_CENTER])
                 best = min(
                     (np.array([[p.x * w, p.y * h] for p in face.landmark]) for face in result.multi_face_landmarks),
-                    key=lambda lm: np.linalg.norm(lm[1] - truth[1]),
+                    key=lambda lm: np.linalg.norm(lm[mi.NOSE_TIP] - truth[mi.NOSE_TIP]),
                 )
                 errors.append(np.linalg.norm(best - truth, axis=1).mean() / iod)
     return hits / max(tried, 1), np.array(errors), tried

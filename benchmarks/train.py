@@ -2,7 +2,8 @@
 trainers (data, augmentation, warps, EMA included) for steps 1, 2 and 3, in the preset's
 precision and in fp32, beside a plain eager fp32 PyTorch loop of the same networks, in the
 same run on the same data. Then, with --concurrent, two step-1 trainings at once in two
-processes (each picking its threads as `faceswap` does) against one alone.
+processes (each picking its threads as `faceswap train` does: the CPUs divided among the
+runs) against one alone, and the same with each run taking every CPU (unshared).
 
     .venv/bin/python benchmarks/train.py [--pipeline debate] [--device cpu|cuda]
         [--steps 2] [--rounds 3] [--concurrent] [--json out.json]
@@ -24,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from faceswap_gan.config import load_pipeline
-from faceswap_gan.device import resolve_device, set_cpu_threads
+from faceswap_gan.device import CoreShare, resolve_device, set_cpu_threads
 from faceswap_gan.models.checkpoint import StageCheckpoint, module_tensors
 from faceswap_gan.models.networks import NetworkSpec, build_networks
 from faceswap_gan.training.data import FaceSet
@@ -131,31 +132,42 @@ def trainers(pipeline, spec: NetworkSpec, faces: FaceSet, device: torch.device, 
     return out
 
 
-def step1_worker(pipeline: str, seconds: float) -> float:
-    """One step-1 training for ``seconds`` with the threads `faceswap` would pick: steps/s."""
-    set_cpu_threads()
+def step1_worker(pipeline: str, seconds: float, shared: bool) -> float:
+    """One step-1 training for ``seconds`` with the threads `faceswap train` would pick
+    (``shared``: dividing the CPUs with the other runs and re-dividing between steps, as the
+    training loop does; else all usable CPUs, as before): steps/s."""
+    share = CoreShare() if shared else None
+    set_cpu_threads(share=share)
     p = load_pipeline(pipeline)
     spec = NetworkSpec.from_config(p.model, 2)
     trainer = Step1Trainer(spec, p, faces_for(spec.size, 2), torch.device("cpu"), seed=0)
     trainer.train_step(0)
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
+        if share is not None:
+            share.refresh()
         trainer.train_step(n)
         n += 1
     return n / (time.perf_counter() - t0)
 
 
 def concurrent_ratio(pipeline: str, seconds: float) -> dict:
-    """Step-1 steps/s of one training alone, then of each of two run at the same time."""
-    cmd = [sys.executable, __file__, "--pipeline", pipeline, "--worker-seconds", str(seconds)]
+    """Step-1 steps/s of one training alone, then of each of two run at the same time: with
+    the CPUs shared among runs (the default) and with each taking them all (unshared)."""
 
-    def run(k: int) -> list[float]:
+    def run(k: int, shared: bool) -> list[float]:
+        cmd = [sys.executable, __file__, "--pipeline", pipeline, "--worker-seconds", str(seconds)]
+        cmd += [] if shared else ["--worker-unshared"]
         procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(k)]
         return [float(p.communicate()[0]) for p in procs]
 
-    solo = run(1)[0]
-    pair = run(2)
-    return {"solo_steps_per_s": solo, "concurrent_steps_per_s": pair, "worst_ratio": min(pair) / solo}
+    solo = run(1, True)[0]
+    out: dict = {"solo_steps_per_s": solo}
+    for name, shared in (("shared", True), ("unshared", False)):
+        pair = run(2, shared)
+        out[name] = {"concurrent_steps_per_s": pair, "worst_ratio": min(pair) / solo}
+    out["worst_ratio"] = out["shared"]["worst_ratio"]
+    return out
 
 
 def main() -> None:
@@ -170,9 +182,10 @@ def main() -> None:
     ap.add_argument("--concurrent-seconds", type=float, default=60.0)
     ap.add_argument("--json", default=None, help="write the numbers to this file")
     ap.add_argument("--worker-seconds", type=float, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--worker-unshared", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker_seconds is not None:  # one of --concurrent's processes
-        print(step1_worker(args.pipeline, args.worker_seconds))
+        print(step1_worker(args.pipeline, args.worker_seconds, not args.worker_unshared))
         return
     device = resolve_device(args.device)
     threads = set_cpu_threads()
@@ -203,9 +216,11 @@ def main() -> None:
     if args.concurrent:
         report["concurrent"] = concurrent_ratio(args.pipeline, args.concurrent_seconds)
         c = report["concurrent"]
-        print(f"step 1 alone {c['solo_steps_per_s']:.2f} steps/s; two at once "
-              f"{', '.join(f'{v:.2f}' for v in c['concurrent_steps_per_s'])} "
-              f"(worst {c['worst_ratio']:.2f}x of alone)")
+        print(f"step 1 alone {c['solo_steps_per_s']:.2f} steps/s")
+        for name in ("shared", "unshared"):
+            pair = c[name]["concurrent_steps_per_s"]
+            print(f"two at once, CPUs {name:8}: {', '.join(f'{v:.2f}' for v in pair)} steps/s "
+                  f"(worst {c[name]['worst_ratio']:.2f}x of alone)")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
 

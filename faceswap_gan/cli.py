@@ -20,7 +20,7 @@ from faceswap_gan.errors import FaceswapError
 COMMANDS = {
     "samples": "Generate sample talking-head footage with ground truth for every swap.",
     "extract": "Detect, track and align faces in videos or image folders into per-speaker crops.",
-    "train": "Train step 1 (conditional GAN) or step 2 (encoder) on the extracted faces.",
+    "train": "Train the model on the extracted faces: step 1 (GAN), 2 (encoder), 3 (fine-tune).",
     "render": "Swap the faces in a video and write it with the audio kept.",
     "translate": "Translate the face in a still image to another speaker.",
     "eval": "Measure a swap against ground truth: identity, pose, expression, SSIM, stability.",
@@ -53,8 +53,7 @@ def cli() -> None:
       faceswap samples                               # sample footage, if you have none
       faceswap extract workspace/samples/speaker_a.mp4 --speaker speaker_a
       faceswap extract workspace/samples/speaker_b.mp4 --speaker speaker_b
-      faceswap train --step 1
-      faceswap train --step 2
+      faceswap train                                 # steps 1, 2 and 3 (or --step N)
       faceswap render workspace/samples/debate.mp4 --swap
     """
 

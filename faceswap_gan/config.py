@@ -23,11 +23,12 @@ else:  # pragma: no cover - exercised on 3.9/3.10 only
 from faceswap_gan.errors import FaceswapError
 
 DEFAULT_PIPELINE = "debate"
+CROP_SIZES = (32, 64, 128, 256)  # the sizes model.size (and so the crops) may take
 
 
 @dataclass
 class ExtractConfig:
-    crop_size: int = 64  # side of the aligned crop in pixels (power of two, 32..256)
+    crop_size: int = 0  # side of the aligned crop in pixels; 0 (leave it out): model.size
     padding: float = 0.25  # margin around the face template: 0 tight face, ~0.6 whole head
     detect_every: int = 5  # full detection every N frames; mesh tracking in between
     min_detection_score: float = 0.5
@@ -48,7 +49,7 @@ class ExtractConfig:
 
 @dataclass
 class ModelConfig:
-    size: int = 64  # crop side the networks work at; must equal extract.crop_size
+    size: int = 64  # crop side the networks work at, and so the side extract crops at
     z_dim: int = 100
     embed_dim: int = 10  # learned label embedding concatenated to z
     g_width: int = 64  # "gf": G's last hidden layer has g_width channels, the first 8*g_width
@@ -122,10 +123,14 @@ class Step3Config:
     log_every: int = 50
 
 
+# Colour correction of the swapped face (render/color.py): Lab statistics, RGB histograms, none.
+COLOR_MODES = ("lab", "hist", "none")
+
+
 @dataclass
 class RenderConfig:
     batch_size: int = 32  # crops per E+G call
-    color: str = "lab"  # "lab", "hist" or "none"
+    color: str = "lab"  # one of COLOR_MODES
     mask_erode: float = 0.04  # fraction of the face size
     mask_feather: float = 0.08  # fraction of the face size
     seamless: bool = False  # Poisson clone instead of alpha blend
@@ -133,6 +138,9 @@ class RenderConfig:
     color_smoothing: float = 0.8  # EMA weight of the previous colour statistics
     crf: int = 18
     x264_preset: str = "veryfast"
+    # The face mesh runs on every Nth frame (and on every cut, new face or lost track); the
+    # frames between take their landmarks interpolated from the two meshes around them.
+    mesh_every: int = 2
 
 
 @dataclass
@@ -145,6 +153,12 @@ class Pipeline:
     train3: Step3Config = field(default_factory=Step3Config)
     render: RenderConfig = field(default_factory=RenderConfig)
     description: str = ""
+
+    def __post_init__(self) -> None:
+        # The crop size has one home, model.size; an extract.crop_size that a preset (or a
+        # checkpoint's stored settings) still gives must agree with it (_check).
+        if not self.extract.crop_size:
+            self.extract = dataclasses.replace(self.extract, crop_size=self.model.size)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -218,8 +232,9 @@ def pipeline_from_dict(name: str, data: dict[str, Any]) -> Pipeline:
 
 def _check(p: Pipeline) -> None:
     size = p.model.size
-    if size not in (32, 64, 128, 256):
-        raise FaceswapError(f"pipeline '{p.name}': model.size must be 32, 64, 128 or 256")
+    if size not in CROP_SIZES:
+        choices = ", ".join(str(n) for n in CROP_SIZES[:-1]) + f" or {CROP_SIZES[-1]}"
+        raise FaceswapError(f"pipeline '{p.name}': model.size must be {choices}")
     if p.extract.crop_size != size:
         raise FaceswapError(
             f"pipeline '{p.name}': extract.crop_size ({p.extract.crop_size}) must equal "
@@ -234,5 +249,7 @@ def _check(p: Pipeline) -> None:
         )
     if p.train1.loss not in ("bce", "hinge"):
         raise FaceswapError(f"pipeline '{p.name}': train1.loss must be 'bce' or 'hinge'")
-    if p.render.color not in ("lab", "hist", "none"):
-        raise FaceswapError(f"pipeline '{p.name}': render.color must be 'lab', 'hist' or 'none'")
+    if p.render.mesh_every < 1:
+        raise FaceswapError(f"pipeline '{p.name}': render.mesh_every must be 1 or more")
+    if p.render.color not in COLOR_MODES:
+        raise FaceswapError(f"pipeline '{p.name}': render.color must be one of {', '.join(COLOR_MODES)}")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -21,9 +24,6 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name.split(":")[0] not in ("cpu", "cuda"):
         raise FaceswapError(f"unknown device '{name}' (use auto, cpu or cuda)")
     return torch.device(name)
-
-
-THREADS_ENV = "FACESWAP_THREADS"
 
 
 def usable_cpus() -> int:
@@ -54,11 +54,21 @@ def _cgroup_cpu_quota() -> float | None:
         return None
 
 
-def set_cpu_threads(requested: int | None = None) -> int:
+THREADS_ENV = "FACESWAP_THREADS"
+# Render and translate run E and G on one thread: a chunk's crops are a small batch, and the
+# other cores are busy tracking, blending and encoding (two torch threads beside them made
+# the networks 4x slower per face on a 2-core Xeon; one thread: 2.2 ms per 64 px face).
+INFERENCE_THREADS = 1
+
+
+def set_cpu_threads(requested: int | None = None, default: int | None = None,
+                    share: CoreShare | None = None) -> int:
     """torch's CPU threads: ``requested`` (--threads), else $FACESWAP_THREADS, else
-    $OMP_NUM_THREADS (left as torch read it), else the usable CPUs shared among the local
-    ranks of a torchrun. More threads than CPUs only spin against each other (two runs
-    sharing two cores with two threads each ran 3x slower, not 2x)."""
+    $OMP_NUM_THREADS (left as torch read it), else ``default`` (capped by the usable CPUs),
+    else the usable CPUs divided among the faceswap runs using them (``share`` joined: other
+    runs of this user on this machine, and the local ranks of a torchrun). More threads than
+    CPUs only spin against each other (two trainings on two cores with two threads each ran
+    at 0.30x of one alone; with one thread each, 0.8x)."""
     if requested is None and not os.environ.get(THREADS_ENV) and os.environ.get("OMP_NUM_THREADS"):
         return torch.get_num_threads()
     if requested is None and os.environ.get(THREADS_ENV):
@@ -68,10 +78,99 @@ def set_cpu_threads(requested: int | None = None) -> int:
             raise FaceswapError(f"${THREADS_ENV} must be a whole number, got {os.environ[THREADS_ENV]!r}") from None
     if requested is not None and requested < 1:
         raise FaceswapError(f"threads must be at least 1, got {requested}")
-    local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
-    n = requested or max(1, usable_cpus() // max(1, local_ranks))
+    if requested is None and not default and share is not None:
+        n = share.join()
+    else:
+        local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+        fair = max(1, usable_cpus() // max(1, local_ranks))
+        n = requested or (min(default, fair) if default else fair)
     torch.set_num_threads(n)
     return n
+
+
+class CoreShare:
+    """The CPUs shared fairly among this user's faceswap runs on one machine.
+
+    Each run that joins leaves a file named by its pid in ``folder`` (per user, under
+    $XDG_RUNTIME_DIR or the temp folder) and takes ``usable_cpus() // runs`` threads, the
+    local ranks of a torchrun counted as runs too. ``refresh()``, called between training
+    steps, looks again every few seconds, so a long run gives cores up when another starts and
+    takes them back when it ends. Files of runs that died are removed by whoever looks next.
+    Where the folder cannot be written, the run counts only itself.
+    """
+
+    REFRESH_SECONDS = 5.0
+
+    def __init__(self, folder: Path | None = None, usable: int | None = None) -> None:
+        self.folder = folder or _share_folder()
+        self.usable = usable or usable_cpus()
+        self.entry: Path | None = None
+        self.current = 0
+        self._checked = 0.0
+
+    def join(self, pid: int | None = None) -> int:
+        """Register ``pid`` (this process) and return its fair share of threads."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.entry = self.folder / str(pid or os.getpid())
+            self.entry.touch()
+            atexit.register(self.leave)
+        except OSError:
+            self.entry = None
+        self.current = self.threads()
+        self._checked = time.monotonic()
+        return self.current
+
+    def threads(self) -> int:
+        local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+        return max(1, self.usable // max(1, local_ranks, self._runs()))
+
+    def refresh(self) -> int:
+        """Re-read how many runs share the CPUs (at most every REFRESH_SECONDS) and set
+        torch's threads to the new share; returns the threads in use."""
+        now = time.monotonic()
+        if self.entry is None or now - self._checked < self.REFRESH_SECONDS:
+            return self.current
+        self._checked = now
+        n = self.threads()
+        if n != self.current:
+            torch.set_num_threads(n)
+            self.current = n
+        return n
+
+    def leave(self) -> None:
+        if self.entry is not None:
+            self.entry.unlink(missing_ok=True)
+            self.entry = None
+
+    def _runs(self) -> int:
+        runs = 0
+        try:
+            entries = list(self.folder.iterdir())
+        except OSError:
+            return 1
+        for entry in entries:
+            if entry.name.isdigit() and _alive(int(entry.name)):
+                runs += 1
+            else:
+                entry.unlink(missing_ok=True)
+        return max(1, runs)
+
+
+def _share_folder() -> Path:
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    user = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+    return Path(base) / f"faceswap_gan-{user}" / "runs"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists, owned by someone else
+    return True
 
 
 def cpu_supports_bf16() -> bool:

@@ -3,8 +3,10 @@
     workspace/
       samples/              generated sample footage (faceswap samples)
       faces/<speaker>/      aligned crops (faceswap extract)
+      unknown/              crops of faces that are none of the speakers (extract --speakers)
       alignments/           one <source>.jsonl per extracted source
-      models/<name>/        step1/ and step2/ checkpoints, previews, metrics
+      models/<name>/        step1/, step2/, step3/ checkpoints, previews, metrics; the
+                            speaker gate (gate.safetensors, gate.json)
       renders/              swapped videos when the input's folder is not writable
       eval/                 eval reports and strips
 """
@@ -32,6 +34,11 @@ class Workspace:
     @property
     def faces_dir(self) -> Path:
         return self.root / "faces"
+
+    @property
+    def unknown_dir(self) -> Path:
+        """Crops extract set aside as nobody's (never training data; the gate's negatives)."""
+        return self.root / "unknown"
 
     def speaker_faces_dir(self, speaker: str) -> Path:
         return self.faces_dir / speaker

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_train_data import write_portrait_crops
+from helpers import CPU, write_portrait_crops
 
 from faceswap_gan.config import load_pipeline
 from faceswap_gan.errors import FaceswapError
@@ -24,7 +24,7 @@ from faceswap_gan.training.loop import TrainRequest, train
 from faceswap_gan.training.step1 import Step1Trainer
 from faceswap_gan.workspace import Workspace, resolve_workspace
 
-CPU = torch.device("cpu")
+pytestmark = pytest.mark.slow  # every test reads the model the module fixture trains
 
 
 @pytest.fixture(scope="module")

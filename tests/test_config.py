@@ -37,7 +37,7 @@ def test_preset_from_a_path_and_its_checks(tmp_path: Path) -> None:
         load_pipeline(str(bad_key))
 
     mismatch = tmp_path / "mismatch.toml"
-    mismatch.write_text("[model]\nsize = 128\n")
+    mismatch.write_text("[model]\nsize = 128\n[extract]\ncrop_size = 64\n")
     with pytest.raises(FaceswapError, match="must equal"):
         load_pipeline(str(mismatch))
 

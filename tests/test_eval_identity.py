@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-import torch
+from helpers import CPU, write_face_folders
 
 from faceswap_gan.evaluation.identity import (
     cached_identity_classifier,
@@ -18,7 +18,7 @@ from faceswap_gan.evaluation.identity import (
 from faceswap_gan.evaluation.landmarks import FaceMeshes
 from faceswap_gan.synthetic.portraits import default_portraits
 
-CPU = torch.device("cpu")
+pytestmark = pytest.mark.slow  # MediaPipe views of the portraits and a classifier trained on them
 
 
 def _views(image: np.ndarray, n: int, seed: int, meshes: FaceMeshes) -> list[np.ndarray]:
@@ -110,8 +110,6 @@ def test_cache_round_trip(tmp_path, crops):
 def test_crops_from_extracted_face_folders_look_like_crops_from_frames(tmp_path, classifier):
     """workspace/faces/<speaker>/ crops (32 px, as extract writes them) are re-meshed and cut
     the classifier's way: a classifier trained on frames names them right."""
-    from render_fixtures import write_face_folders  # extract-style crops of the portraits
-
     from faceswap_gan.evaluation.crops import folder_crops
 
     write_face_folders(tmp_path, crop_size=32, per_speaker=6)

@@ -5,22 +5,20 @@ from __future__ import annotations
 import json
 
 import pytest
-from eval_footage import eval_cli, make_footage
+from helpers import eval_cli
+
+pytestmark = pytest.mark.slow  # a tiny model trained, a clip rendered and scored
 
 
 @pytest.fixture(scope="module")
-def footage(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("footage")
-    paths = make_footage(folder, frames=8)
-    paths["workspace"] = folder / "workspace"
-    return paths
+def footage(eval_footage, tiny_workspace):
+    """The eval footage, scored in a copy of the session's tiny-model workspace."""
+    return {**eval_footage, "workspace": tiny_workspace}
 
 
 def test_eval_renders_with_a_tiny_model_end_to_end(footage):
-    """--model: train the `tiny` preset for a few steps, render the clip with --swap, score it."""
-    from render_fixtures import train_tiny_model  # the render tests' tiny-model helper
-
-    model = train_tiny_model(footage["workspace"])
+    """--model: the `tiny` preset trained for a few steps, render the clip with --swap, score it."""
+    model = footage["workspace"] / "models" / "default"
     out = footage["workspace"] / "model.json"
     eval_cli(footage, "--model", str(model), "--pipeline", "tiny", "--json", str(out),
           "--device", "cpu")

@@ -9,7 +9,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from eval_footage import make_footage, write_clip
+from helpers import write_eval_clip
 
 from faceswap_gan.cli import main
 from faceswap_gan.evaluation.judge import (
@@ -20,18 +20,18 @@ from faceswap_gan.evaluation.judge import (
 )
 from faceswap_gan.video.reader import VideoReader
 
+pytestmark = pytest.mark.slow  # every test scores the eval footage
+
 HAS_JUDGE = judge_unavailable() is None
 
 
 @pytest.fixture(scope="module")
-def footage(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("footage")
-    paths = make_footage(folder, frames=8)
-    paths["workspace"] = folder / "workspace"
-    with VideoReader(paths["clip"]) as reader:  # the source, its faces' detail blurred away
+def footage(eval_footage, tmp_path_factory):
+    """The eval footage and the source with its faces' detail blurred away (blurred)."""
+    with VideoReader(eval_footage["clip"]) as reader:
         blurred = [cv2.GaussianBlur(f.image, (0, 0), 2.0) for f in reader]
-    paths["blurred"] = write_clip(folder / "blurred.mp4", blurred)
-    return paths
+    folder = tmp_path_factory.mktemp("blurred")
+    return {**eval_footage, "blurred": write_eval_clip(folder / "blurred.mp4", blurred)}
 
 
 def _eval(footage, *extra):

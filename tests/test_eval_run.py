@@ -7,7 +7,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-from eval_footage import eval_cli, make_footage, write_clip
+from helpers import CPU, eval_cli, write_eval_clip
 
 from faceswap_gan.cli import main
 
@@ -19,23 +19,16 @@ OVERALL_KEYS = {
 
 
 @pytest.fixture(scope="module")
-def footage(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("footage")
-    paths = make_footage(folder, frames=8)
-    paths["workspace"] = folder / "workspace"
-    return paths
-
-
-@pytest.fixture(scope="module")
-def compared(footage):
+def compared(eval_footage):
     """One run scoring two renders side by side: the truth itself, and the unswapped clip."""
-    out = footage["workspace"] / "compare.json"
-    strip = footage["workspace"] / "strip.png"
-    eval_cli(footage, "--rendered", str(footage["truth"]), "--rendered", str(footage["clip"]),
-          "--json", str(out), "--strip", str(strip))
+    out = eval_footage["workspace"] / "compare.json"
+    strip = eval_footage["workspace"] / "strip.png"
+    eval_cli(eval_footage, "--rendered", str(eval_footage["truth"]),
+             "--rendered", str(eval_footage["clip"]), "--json", str(out), "--strip", str(strip))
     return json.loads(out.read_text()), strip
 
 
+@pytest.mark.slow
 def test_truth_scored_against_itself_is_perfect(compared):
     data, _ = compared
     report = data["reports"][0]
@@ -54,6 +47,7 @@ def test_truth_scored_against_itself_is_perfect(compared):
     assert report["classifier_heldout_acc"] >= 0.9
 
 
+@pytest.mark.slow
 def test_the_unswapped_clip_fails_identity_and_appearance(compared):
     data, _ = compared
     overall = data["reports"][1]["overall"]
@@ -65,6 +59,7 @@ def test_the_unswapped_clip_fails_identity_and_appearance(compared):
     assert not targets["identity_acc"]["met"] and not targets["ssim"]["met"]
 
 
+@pytest.mark.slow
 def test_strip_shows_source_swapped_and_truth(compared):
     _, strip = compared
     image = cv2.imread(str(strip))
@@ -72,35 +67,37 @@ def test_strip_shows_source_swapped_and_truth(compared):
     assert image.shape[0] == 4 * 160 + 3 * 4  # source, two swaps, truth; 4 px gutters
 
 
-def test_a_degraded_render_scores_worse_the_more_it_is_degraded(footage, tmp_path):
+@pytest.mark.slow
+def test_a_degraded_render_scores_worse_the_more_it_is_degraded(eval_footage, tmp_path):
     """Noise on the truth: identity stays, SSIM and PSNR fall with the noise level."""
     from faceswap_gan.video.reader import VideoReader
 
-    with VideoReader(footage["truth"]) as reader:
+    with VideoReader(eval_footage["truth"]) as reader:
         truth = [f.image for f in reader]
     rng = np.random.default_rng(0)
     args = []
     for sigma in (6, 20):
         noisy = [np.clip(f + rng.normal(0, sigma, f.shape), 0, 255).astype(np.uint8) for f in truth]
-        args += ["--rendered", str(write_clip(tmp_path / f"noisy_{sigma}.mp4", noisy))]
+        args += ["--rendered", str(write_eval_clip(tmp_path / f"noisy_{sigma}.mp4", noisy))]
     out = tmp_path / "noisy.json"
-    eval_cli(footage, *args, "--json", str(out), "--strip", str(tmp_path / "s.png"))
+    eval_cli(eval_footage, *args, "--json", str(out), "--strip", str(tmp_path / "s.png"))
     light, heavy = (r["overall"] for r in json.loads(out.read_text())["reports"])
     assert 1.0 > light["ssim"] > heavy["ssim"]
     assert 100.0 > light["psnr"] > heavy["psnr"]
     assert light["identity_acc"] >= 0.9
 
 
-def test_bad_input_is_a_one_line_error(footage, tmp_path, capsys):
+@pytest.mark.slow
+def test_bad_input_is_a_one_line_error(eval_footage, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        eval_cli(footage, "--rendered", str(tmp_path / "missing.mp4"))
+        eval_cli(eval_footage, "--rendered", str(tmp_path / "missing.mp4"))
     assert exit_info.value.code == 1
     err = capsys.readouterr().err
     assert "error: rendered video not found" in err and "Traceback" not in err
 
-    short = write_clip(tmp_path / "short.mp4", [np.zeros((128, 256, 3), np.uint8)] * 3)
+    short = write_eval_clip(tmp_path / "short.mp4", [np.zeros((128, 256, 3), np.uint8)] * 3)
     with pytest.raises(SystemExit) as exit_info:
-        eval_cli(footage, "--rendered", str(short))
+        eval_cli(eval_footage, "--rendered", str(short))
     assert exit_info.value.code == 1
     assert "must have the same frames" in capsys.readouterr().err
 
@@ -113,11 +110,10 @@ def test_help_shows_an_example(capsys):
     assert "faceswap eval --clip" in capsys.readouterr().out
 
 
-def test_cuts_are_found_in_the_truth_and_restart_the_temporal_measures(footage, tmp_path):
+@pytest.mark.slow
+def test_cuts_are_found_in_the_truth_and_restart_the_temporal_measures(eval_footage, tmp_path):
     """Without a record, a shot cut (here: the light changes colour at once) is found from
     the truth's histograms, and no jitter or flicker term straddles it."""
-    import torch
-
     from faceswap_gan.evaluation.crops import speaker_crops
     from faceswap_gan.evaluation.evaluate import evaluate_videos
     from faceswap_gan.evaluation.identity import train_identity_classifier
@@ -128,11 +124,13 @@ def test_cuts_are_found_in_the_truth_and_restart_the_temporal_measures(footage, 
             frames = [f.image for f in reader]
         tint = np.array([1.3, 0.55, 0.45])
         frames = frames[:4] + [np.clip(f * tint, 0, 255).astype(np.uint8) for f in frames[4:]]
-        return write_clip(tmp_path / name, frames)
+        return write_eval_clip(tmp_path / name, frames)
 
-    clip, truth = relit(footage["clip"], "clip.mp4"), relit(footage["truth"], "truth.mp4")
-    crops = speaker_crops({s: footage[s] for s in ("speaker_a", "speaker_b")}, per_speaker=12)
-    classifier = train_identity_classifier(crops, torch.device("cpu"), steps=30)
+    clip = relit(eval_footage["clip"], "clip.mp4")
+    truth = relit(eval_footage["truth"], "truth.mp4")
+    crops = speaker_crops({s: eval_footage[s] for s in ("speaker_a", "speaker_b")},
+                          per_speaker=12)
+    classifier = train_identity_classifier(crops, CPU, steps=30)
     result = evaluate_videos(clip, truth, truth, classifier, record=None)
     assert result.cuts == [4]
     # Two faces, two shots of four frames: 2 x 2 x (4 - 2) second differences, 2 x 2 x 3 steps.

@@ -12,6 +12,8 @@ from faceswap_gan.cli import main
 from faceswap_gan.evaluation.truth import load_truth_record, sample_speakers
 from faceswap_gan.synthetic.footage import generate_sample_set
 
+pytestmark = pytest.mark.slow  # a sample set generated and scored
+
 
 @pytest.fixture(scope="module")
 def sample_set(tmp_path_factory):

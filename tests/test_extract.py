@@ -5,12 +5,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import _footage as footage
 import cv2
 import numpy as np
 import pytest
+from helpers import (
+    astronaut,
+    compose,
+    cuts_clip,
+    hopper,
+    placement,
+    run_cli,
+    single_speaker_clip,
+    split_clip,
+    write_clip,
+)
 
-from faceswap_gan.cli import main
 from faceswap_gan.config import load_pipeline
 from faceswap_gan.errors import FaceswapError
 from faceswap_gan.extract.pipeline import extract_source, source_id
@@ -19,7 +28,7 @@ from faceswap_gan.faces.align import eye_centers, template_eye_centers, transfor
 from faceswap_gan.faces.alignments import load_state, read_alignments
 from faceswap_gan.faces.assign import SpeakerAssignment
 from faceswap_gan.faces.detect import FaceDetector, MeshFitter
-from faceswap_gan.faces.track import FaceTracker
+from faceswap_gan.faces.track import FaceTracker, track_stream
 from faceswap_gan.video.reader import VideoReader
 from faceswap_gan.workspace import Workspace
 
@@ -28,9 +37,9 @@ from faceswap_gan.workspace import Workspace
 def clips(tmp_path_factory):
     root = tmp_path_factory.mktemp("clips")
     return {
-        "single": footage.single_speaker_clip(root / "single.mp4", frames=60),
-        "cuts": footage.cuts_clip(root / "cuts.mp4", shot_frames=16, shots=4),
-        "split": footage.split_clip(root / "split.mp4", frames=24),
+        "single": single_speaker_clip(root / "single.mp4", frames=60),
+        "cuts": cuts_clip(root / "cuts.mp4", shot_frames=16, shots=4),
+        "split": split_clip(root / "split.mp4", frames=24),
     }
 
 
@@ -39,7 +48,7 @@ def reference_landmarks():
     """Meshes of the still portraits (what each frame's face is a warped copy of)."""
     out = {}
     with FaceDetector() as det, MeshFitter() as mesh:
-        for name, img in (("astronaut", footage.astronaut()), ("hopper", footage.hopper())):
+        for name, img in (("astronaut", astronaut()), ("hopper", hopper())):
             out[name] = mesh.fit(img, det.detect(img)[0])
     return out
 
@@ -131,6 +140,37 @@ def test_cuts_found_where_the_clip_has_them(clips):
     assert len(set().union(*per_shot)) == len(shots)  # a new id after every cut
 
 
+@pytest.mark.parametrize("name", ["single", "cuts"])
+def test_frames_between_meshes_follow_the_face(clips, reference_landmarks, name):
+    """render meshes every other frame (render.mesh_every = 2): the frames between take
+    landmarks interpolated from their neighbours. Their eyes sit as near the true eyes as on
+    meshed frames, and every cut is still found where it is, with a new track after it."""
+    clip = clips[name]
+    pipeline = load_pipeline("debate")
+    meshed, between, cuts, ids, order = [], [], [], {}, []
+    with VideoReader(clip.path) as reader, FaceTracker(pipeline.extract, float(reader.fps)) as tracker:
+        seen_by_mesh: list[int] = []
+        update = tracker.update
+        tracker.update = lambda frame, **kw: seen_by_mesh.append(frame.index) or update(frame, **kw)
+        for frame, faces, cut in track_stream(reader, tracker, mesh_every=2):
+            order.append(frame.index)
+            if cut:
+                cuts.append(frame.index)
+            ids[frame.index] = {f.track_id for f in faces}
+            if len(faces) != 1:
+                continue
+            truth = next(iter(_truth_points(clip, frame.index, reference_landmarks).values()))
+            error = np.linalg.norm(eye_centers(faces[0].landmarks) - eye_centers(truth), axis=1).max()
+            (meshed if frame.index in seen_by_mesh else between).append(error)
+    assert order == list(range(clip.frames))  # every frame, in order, once
+    assert cuts == clip.cuts
+    shots = np.split(np.arange(clip.frames), clip.cuts)
+    assert all(len(set().union(*(ids[i] for i in shot))) == 1 for shot in shots)
+    assert len(between) >= 0.3 * clip.frames, (len(meshed), len(between))
+    assert np.median(between) < np.median(meshed) + 1.0, (np.median(meshed), np.median(between))
+    assert np.max(between) < 4.0, np.max(between)
+
+
 def test_split_screen_assigns_by_position(clips, reference_landmarks, tmp_path):
     ws = Workspace(tmp_path)
     clip = clips["split"]
@@ -142,6 +182,7 @@ def test_split_screen_assigns_by_position(clips, reference_landmarks, tmp_path):
     assert summary.crops.keys() == {"astronaut", "hopper"}
 
 
+@pytest.mark.slow
 def test_clustering_names_speakers_in_order_of_appearance(clips, reference_landmarks, tmp_path):
     ws = Workspace(tmp_path)
     clip = clips["cuts"]
@@ -164,9 +205,9 @@ def test_clustering_names_speakers_in_order_of_appearance(clips, reference_landm
 def test_image_folder_is_a_domain(tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()
-    for n, (img, side) in enumerate([(footage.astronaut(), 300), (footage.hopper(), 260), (footage.astronaut(), 200)]):
-        m = footage.placement(img, 240, 200, side)
-        frame = footage.compose((480, 400), [(img, m)], (90, 90, 90))
+    for n, (img, side) in enumerate([(astronaut(), 300), (hopper(), 260), (astronaut(), 200)]):
+        m = placement(img, 240, 200, side)
+        frame = compose((480, 400), [(img, m)], (90, 90, 90))
         cv2.imwrite(str(photos / f"p{n}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     ws = Workspace(tmp_path / "ws")
     summary = extract_source(photos, ws, load_pipeline("tiny"), SpeakerAssignment.single("female"))
@@ -175,6 +216,7 @@ def test_image_folder_is_a_domain(tmp_path):
     assert sorted(r.file for r in records) == ["p0.jpg", "p1.jpg", "p2.jpg"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["single", "cuts"])
 def test_interrupted_run_resumes_to_the_uninterrupted_result(clips, tmp_path, name):
     """Stopped at frame 37 (last done marker: 24), then resumed: the dataset is the one an
@@ -230,8 +272,8 @@ def test_sources_with_one_stem_never_collide(tmp_path, capsys):
 
     pipeline, astro = load_pipeline("tiny"), SpeakerAssignment.single("astro")
     ws = Workspace(tmp_path / "ws")
-    a = footage.single_speaker_clip(tmp_path / "clips" / "a5.mp4", frames=6, seed=1).path
-    b = footage.single_speaker_clip(tmp_path / "clips" / "other" / "a5.mp4", frames=6, seed=2).path
+    a = single_speaker_clip(tmp_path / "clips" / "a5.mp4", frames=6, seed=1).path
+    b = single_speaker_clip(tmp_path / "clips" / "other" / "a5.mp4", frames=6, seed=2).path
     first = extract_source(a, ws, pipeline, astro)
     second = extract_source(b, ws, pipeline, astro)
     assert not second.skipped and second.alignments != first.alignments
@@ -260,8 +302,8 @@ def test_sources_with_one_stem_never_collide(tmp_path, capsys):
     d1, d2 = tmp_path / "débat.mp4", tmp_path / "dèbat.mp4"
     d1.write_bytes(a.read_bytes())
     d2.write_bytes(a.read_bytes())
-    code, err = _cli(["extract", str(d1), str(d2), "--speaker", "deb", "--workspace", str(ws.root),
-                      "--pipeline", "tiny"], capsys)
+    code, err = run_cli(["extract", str(d1), str(d2), "--speaker", "deb", "--workspace",
+                         str(ws.root), "--pipeline", "tiny"], capsys, stdout=False)
     assert code == 0 and "skipped" not in err, err
     assert len(list((ws.root / "faces" / "deb").glob("*.png"))) == 12
 
@@ -285,25 +327,18 @@ def test_version_1_alignments_are_still_read_and_continued(clips, tmp_path):
     assert again.skipped and again.alignments == legacy and again.crops == done.crops
 
 
-def _cli(args: list[str], capsys) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-        raise SystemExit(0)
-    return int(exc.value.code or 0), capsys.readouterr().err
-
-
 def test_cli_extract_and_bad_inputs(clips, tmp_path, capsys):
     ws = tmp_path / "ws"
-    code, err = _cli(["extract", str(clips["split"].path), "--speaker", "main", "--workspace", str(ws),
-                      "--pipeline", "tiny", "--max-frames", "5"], capsys)
+    code, err = run_cli(["extract", str(clips["split"].path), "--speaker", "main", "--workspace",
+                         str(ws), "--pipeline", "tiny", "--max-frames", "5"], capsys, stdout=False)
     assert code == 0 and "main" in err and "Traceback" not in err
     assert len(list((ws / "faces" / "main").glob("*.png"))) == 5
 
     not_video = tmp_path / "notes.mp4"
     not_video.write_text("hello\n" * 100)
-    blank = footage.write_clip(tmp_path / "blank.mp4", [np.full((180, 320, 3), 40 + i, np.uint8) for i in range(12)])
+    blank = write_clip(tmp_path / "blank.mp4", [np.full((180, 320, 3), 40 + i, np.uint8) for i in range(12)])
     # Faces in the first half, then the file ends: crops get written before the error shows.
-    truncated = footage.single_speaker_clip(tmp_path / "truncated.mp4", frames=40, faststart=True).path
+    truncated = single_speaker_clip(tmp_path / "truncated.mp4", frames=40, faststart=True).path
     data = truncated.read_bytes()
     truncated.write_bytes(data[: len(data) * 2 // 3])
     bad = {
@@ -316,7 +351,7 @@ def test_cli_extract_and_bad_inputs(clips, tmp_path, capsys):
     }
     for message, args in bad.items():
         bad_ws = tmp_path / f"ws_{message.replace(' ', '_')}"
-        code, err = _cli(args + ["--workspace", str(bad_ws)], capsys)
+        code, err = run_cli(args + ["--workspace", str(bad_ws)], capsys, stdout=False)
         assert code == 1, (message, err)
         assert err.strip().splitlines()[-1].startswith("error:") and message in err, err
         assert "Traceback" not in err

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import CLIP_SIZE
 
 from faceswap_gan.config import load_pipeline
 from faceswap_gan.extract.pipeline import extract_source
@@ -15,9 +16,9 @@ from faceswap_gan.faces.track import FaceTracker
 from faceswap_gan.video.reader import VideoReader
 from faceswap_gan.workspace import Workspace
 
-footage = pytest.importorskip("faceswap_gan.synthetic.footage")
+pytestmark = pytest.mark.slow  # sample sets generated and extracted
 
-SIZE = (320, 180)
+footage = pytest.importorskip("faceswap_gan.synthetic.footage")
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +26,7 @@ def sample_sets(tmp_path_factory):
     root = tmp_path_factory.mktemp("samples")
     return {
         layout: footage.generate_sample_set(
-            root / layout, seconds=2, debate_seconds=6, size=SIZE, fps=25, layout=layout,
+            root / layout, seconds=2, debate_seconds=6, size=CLIP_SIZE, fps=25, layout=layout,
             seed=3, workers=1,
         )
         for layout in ("cuts", "split")

@@ -7,7 +7,7 @@ import json
 import av
 import numpy as np
 import pytest
-from _footage import write_clip
+from helpers import write_clip
 
 from faceswap_gan.errors import FaceswapError
 from faceswap_gan.faces import mesh_indices as mi
@@ -87,21 +87,9 @@ def test_reader_rotation_timestamps_and_limits(tmp_path):
 
 
 def test_reader_keeps_variable_frame_timestamps(tmp_path):
-    path = tmp_path / "vfr.mp4"
-    pts = [0, 1, 2, 5, 6, 10]  # gaps: a variable frame rate
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
-        from fractions import Fraction
-
-        stream.codec_context.time_base = Fraction(1, 10)
-        for p in pts:
-            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), p * 20, np.uint8), format="rgb24")
-            frame.pts, frame.time_base = p, Fraction(1, 10)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+    pts = [0, 1, 2, 5, 6, 10]  # gaps: a variable frame rate (time base 1/10)
+    path = write_clip(tmp_path / "vfr.mp4", [np.full((32, 32, 3), p * 20, np.uint8) for p in pts],
+                      fps=10, pts=pts)
     with VideoReader(path) as reader:
         times = [round(f.timestamp, 3) for f in reader]
     assert times == [p / 10 for p in pts]
@@ -138,15 +126,7 @@ def test_reader_truncated_video(tmp_path):
         with VideoReader(cut) as reader:
             list(reader)
     # Index first (faststart): the demuxer just stops early; the declared count catches it.
-    fast = tmp_path / "fast.mp4"
-    with av.open(str(fast), "w", options={"movflags": "faststart"}) as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
-        for img in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+    fast = write_clip(tmp_path / "fast.mp4", frames, faststart=True)
     with VideoReader(fast) as reader:
         assert len(list(reader)) == 30
     data = fast.read_bytes()

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from render_fixtures import run_cli, write_face_folders
+from helpers import run_cli, write_face_folders
 
 from faceswap_gan.errors import FaceswapError
 from faceswap_gan.fileio import atomic_path, output_lock, usual_modes, write_bytes_atomic

@@ -8,8 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from gate_footage import CROP, fitted_gate, speaker_workspace, third_person_set
+from helpers import (
+    CPU,
+    GATE_CROP,
+    SAMPLE_MODEL,
+    fitted_gate,
+    run_cli,
+    speaker_workspace,
+    third_person_set,
+    write_portrait_clip,
+    write_portrait_crops,
+)
 
 from faceswap_gan.config import load_pipeline
 from faceswap_gan.evaluation.others import crop_groups, measure_others, plain_reencode
@@ -24,21 +33,12 @@ from faceswap_gan.models.gate import (
     save_gate,
     track_means,
 )
-from faceswap_gan.render.pipeline import (
-    LEFT_TARGET,
-    LEFT_UNKNOWN,
-    RenderOptions,
-    SwapTarget,
-    TrackJudge,
-    render_video,
-)
+from faceswap_gan.render.pipeline import RenderOptions, TrackJudge, render_video
+from faceswap_gan.render.target import LEFT_TARGET, LEFT_UNKNOWN, SwapTarget
 from faceswap_gan.synthetic.footage import render_speaker_clip
 from faceswap_gan.synthetic.portraits import default_third_portrait
 from faceswap_gan.workspace import Workspace
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE_MODEL = REPO / "samples" / "sample_model.safetensors"
-CPU = torch.device("cpu")
 pytestmark = pytest.mark.slow
 
 
@@ -58,7 +58,7 @@ def stranger(footage, tmp_path_factory):
                                fps=15, name="moderator")
     ws = Workspace(root / "ws")
     extract_source(clip.video, ws, load_pipeline("debate"), SpeakerAssignment.single("moderator"))
-    return read_crops(ws.speaker_faces_dir("moderator"), CROP, 300)
+    return read_crops(ws.speaker_faces_dir("moderator"), GATE_CROP, 300)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_gate_files_round_trip(footage, tmp_path):
     save_gate(gate, tmp_path)
     loaded = load_gate(tmp_path)
     assert loaded.speakers == gate.speakers and loaded.to_json() == gate.to_json()
-    crops = read_crops(footage[1].speaker_faces_dir("speaker_a"), CROP, 8)
+    crops = read_crops(footage[1].speaker_faces_dir("speaker_a"), GATE_CROP, 8)
     assert np.allclose(loaded.embedder("identity")(crops), gate.embedder("identity")(crops), atol=1e-5)
     assert load_gate(tmp_path / "none") is None
 
@@ -186,9 +186,6 @@ def test_debate_record_says_who_is_where(footage):
 def test_gate_travels_with_the_model(tmp_path, capsys):
     """`faceswap train` fits the gate into the model folder; the exported file carries it; a
     model file without one renders every face, with a notice; a folder without one gets one."""
-    from render_fixtures import run_cli, write_clip
-    from test_train_data import write_portrait_crops
-
     from faceswap_gan.models.checkpoint import export_inference_model
     from faceswap_gan.models.gate import GATE_META, GATE_WEIGHTS, ensure_gate, refit_gate
     from faceswap_gan.training.loop import TrainRequest, train
@@ -213,15 +210,13 @@ def test_gate_travels_with_the_model(tmp_path, capsys):
     assert bare.gate is None and "fitted the speaker gate" in ensure_gate(ws, ws.model_dir(), bare)
     assert bare.gate is not None and (ws.model_dir() / GATE_META).is_file()
 
-    clip = write_clip(tmp_path / "clip.mp4", frames=6)
+    clip = write_portrait_clip(tmp_path / "clip.mp4", frames=6)
     code, text = run_cli(["render", str(clip), "--to", "hopper", "--model", str(old_file),
-                          "--workspace", str(ws), "-o", str(tmp_path / "o.mp4")], capsys)
+                          "--workspace", str(ws.root), "-o", str(tmp_path / "o.mp4")], capsys)
     assert code == 0 and "no speaker gate" in text and "every face" in text
 
 
 def test_samples_cli_adds_a_moderator(tmp_path, capsys):
-    from render_fixtures import run_cli
-
     code, text = run_cli(["samples", str(tmp_path), "--moderator", "--seconds", "1",
                           "--debate-seconds", "12", "--size", "128x72", "--fps", "6",
                           "--seed", "2", "--workers", "1"], capsys)

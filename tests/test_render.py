@@ -17,34 +17,33 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-import torch
-from render_fixtures import (
+from helpers import (
     CLIP_FPS,
     CLIP_FRAMES,
+    CLIP_SIZE,
+    CPU,
+    SAMPLE_MODEL,
+    portrait_frame,
+    portraits,
     run_cli,
-    train_tiny_model,
-    write_clip,
+    write_portrait_clip,
     write_vfr_clip,
 )
 
 from faceswap_gan.config import load_pipeline
 from faceswap_gan.errors import FaceswapError
 from faceswap_gan.models.checkpoint import load_face_model
-from faceswap_gan.render.pipeline import RenderOptions, SwapTarget, render_video
+from faceswap_gan.render.pipeline import RenderOptions, render_video
+from faceswap_gan.render.target import SwapTarget
 from faceswap_gan.synthetic.footage import generate_sample_set
 from faceswap_gan.video.remux import audio_packets, read_metadata
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE_MODEL = REPO / "samples" / "sample_model.safetensors"
-CPU = torch.device("cpu")
-
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("render_ws")
-    train_tiny_model(root)
-    write_clip(root / "clip.mp4")
-    return root
+def ws(tiny_workspace) -> Path:
+    """The session's tiny model (its own copy) and the portrait clip, clip.mp4."""
+    write_portrait_clip(tiny_workspace / "clip.mp4")
+    return tiny_workspace
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +69,7 @@ def _decode(path: Path) -> list[np.ndarray]:
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
 
+@pytest.mark.slow
 def test_output_keeps_frames_rate_duration_audio(ws, rendered):
     out, summary = rendered
     src = ws / "clip.mp4"
@@ -92,6 +92,7 @@ def _frame_times(path: Path) -> tuple[list[Fraction], Fraction]:
         return times, Fraction(stream.duration) * stream.time_base
 
 
+@pytest.mark.slow
 def test_variable_frame_rate_kept_exactly(ws, model, tmp_path):
     """A clip with gaps of 20-100 ms between frames: every output frame shows at its source
     frame's time, exactly, and the video lasts exactly as long (so the copied audio stays in
@@ -109,6 +110,7 @@ def test_variable_frame_rate_kept_exactly(ws, model, tmp_path):
     assert duration == source_duration
 
 
+@pytest.mark.slow
 def test_metadata_marks_the_video_synthetic(rendered):
     meta = read_metadata(rendered[0])
     assert meta["synthetic"] == "true"
@@ -116,6 +118,7 @@ def test_metadata_marks_the_video_synthetic(rendered):
     assert meta["faceswap_gan_target"] == "speaker_b"
 
 
+@pytest.mark.slow
 def test_only_the_face_changes(ws, rendered, model, tmp_path):
     """Outside the faces' boxes the frames equal the input within codec error; inside they differ.
 
@@ -127,7 +130,7 @@ def test_only_the_face_changes(ws, rendered, model, tmp_path):
     from faceswap_gan.video.remux import SwapVideoWriter
 
     src, out = _decode(ws / "clip.mp4"), _decode(rendered[0])
-    with SwapVideoWriter(tmp_path / "plain.mp4", 320, 180, CLIP_FPS) as plain:
+    with SwapVideoWriter(tmp_path / "plain.mp4", *CLIP_SIZE, CLIP_FPS) as plain:
         for image in src:
             plain.write(image)
     reencoded = _decode(tmp_path / "plain.mp4")
@@ -153,6 +156,7 @@ def test_only_the_face_changes(ws, rendered, model, tmp_path):
     assert min(inside_err) > 8.0  # the face itself was replaced
 
 
+@pytest.mark.slow
 def test_partial_preview_watermark(ws, model, tmp_path):
     out = tmp_path / "part.mp4"
     opts = RenderOptions(start=0.4, max_frames=10, preview=True, watermark=True)
@@ -181,6 +185,7 @@ def test_partial_preview_watermark(ws, model, tmp_path):
     assert set(audio_packets(out)) <= set(audio_packets(ws / "clip.mp4"))
 
 
+@pytest.mark.slow
 def test_interrupt_leaves_nothing(ws, model, tmp_path):
     out = tmp_path / "stopped.mp4"
 
@@ -193,6 +198,7 @@ def test_interrupt_leaves_nothing(ws, model, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_swap_needs_speakers_from_d_or_assign(ws, model, tmp_path):
     """--swap on the tiny model: every face is swapped to the speaker D does not see in it."""
     out = tmp_path / "swapped.mp4"
@@ -218,6 +224,7 @@ def _wait_for_temporary(out: Path, timeout: float = 120) -> Path:
     raise AssertionError(f"nothing started writing {out}")
 
 
+@pytest.mark.slow
 def test_second_run_on_one_output_fails_and_sigterm_cleans_up(ws, model, tmp_path, capsys):
     """Two renders to one output at once: the second fails with a clear message (neither used
     --force); SIGTERM stops the first like Ctrl-C: temporary file removed, exit 143."""
@@ -259,6 +266,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
+@pytest.mark.slow
 def test_next_run_removes_what_a_killed_render_left(ws, model, tmp_path):
     """kill -9 in the middle of writing leaves the temporary file (and the lock file); the next
     render to that output removes them, and its output has the usual mode (0666 less umask)."""
@@ -277,6 +285,7 @@ def test_next_run_removes_what_a_killed_render_left(ws, model, tmp_path):
     assert stat.S_IMODE(out.stat().st_mode) == 0o644
 
 
+@pytest.mark.slow
 def test_cli_default_name_force_and_errors(ws, capsys):
     clip = ws / "clip.mp4"
     base = ["render", str(clip), "--workspace", str(ws), "--pipeline", "tiny", "--frames", "3"]
@@ -316,8 +325,9 @@ def test_no_model_anywhere(tmp_path, capsys, monkeypatch):
     assert locate.SAMPLE_MODEL.name == "sample_model.safetensors"
 
 
+@pytest.mark.slow
 def test_video_without_faces_passes_through(ws, model, tmp_path):
-    src = write_clip(tmp_path / "blank.mp4", frames=8, blank=True)
+    src = write_portrait_clip(tmp_path / "blank.mp4", frames=8, blank=True)
     out = tmp_path / "blank.out.mp4"
     summary = render_video(src, out, model, load_pipeline("tiny"), SwapTarget(to="speaker_a"),
                            CPU, RenderOptions())
@@ -328,10 +338,9 @@ def test_video_without_faces_passes_through(ws, model, tmp_path):
     assert audio_packets(out) == audio_packets(src)
 
 
+@pytest.mark.slow
 def test_odd_frame_size_kept(ws, model, tmp_path):
     """A 321x181 input (4:4:4, as libx264 takes odd sides) comes out 321x181."""
-    from render_fixtures import portrait_frame, portraits
-
     from faceswap_gan.video.remux import SwapVideoWriter
 
     src = tmp_path / "odd.mp4"
@@ -347,11 +356,12 @@ def test_odd_frame_size_kept(ws, model, tmp_path):
     assert len(frames) == 4 and frames[0].shape == (181, 321, 3)
 
 
+@pytest.mark.slow
 def test_swap_sends_each_shot_to_the_other_speaker(tmp_path):
     """On the sample debate clip, each shot's face is recognised as its speaker (D's class head
     over the track) and swapped to the other one; how much the result looks like the target
     is the model's quality, which `faceswap eval` measures."""
-    sample = generate_sample_set(tmp_path / "s", seconds=2, debate_seconds=10, size=(320, 180),
+    sample = generate_sample_set(tmp_path / "s", seconds=2, debate_seconds=10, size=CLIP_SIZE,
                                  fps=15, layout="cuts", seed=3)
     model = load_face_model(SAMPLE_MODEL, CPU)
     out = tmp_path / "debate.swapped.mp4"

@@ -8,8 +8,10 @@ import av
 import cv2
 import numpy as np
 import pytest
-from render_fixtures import mesh_landmarks
+from helpers import mesh_landmarks
 
+from faceswap_gan.config import ExtractConfig
+from faceswap_gan.faces.align import alignment_matrix, transform_points, warp_face
 from faceswap_gan.render.blend import crop_box_in_frame, paste_face
 from faceswap_gan.render.color import (
     ColorStats,
@@ -18,7 +20,7 @@ from faceswap_gan.render.color import (
     match_histograms,
     transfer_lab,
 )
-from faceswap_gan.render.mask import crop_face_mask, face_hull, landmarks_to_crop
+from faceswap_gan.render.mask import crop_face_mask, face_hull
 from faceswap_gan.render.temporal import TemporalSmoother
 from faceswap_gan.synthetic.portraits import default_portraits
 from faceswap_gan.video.remux import SwapVideoWriter, audio_packets, copy_streams, read_metadata
@@ -28,17 +30,6 @@ from faceswap_gan.video.writer import VideoWriter
 CROP = 64
 
 
-def _similarity_to_crop(landmarks: np.ndarray, size: int) -> np.ndarray:
-    """A frame->crop similarity that puts the eyes level and the face in the middle (test-local)."""
-    left, right = landmarks[33, :2], landmarks[263, :2]  # outer eye corners
-    centre = landmarks[:, :2].mean(axis=0)
-    angle = np.degrees(np.arctan2(right[1] - left[1], right[0] - left[0]))
-    face_w = np.ptp(landmarks[:, 0])
-    m = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, size * 0.7 / face_w)
-    m[:, 2] += (size / 2 - centre[0], size / 2 - centre[1])
-    return m
-
-
 @pytest.fixture(scope="module")
 def portraits():
     faces = default_portraits()
@@ -46,8 +37,8 @@ def portraits():
     out = {}
     for name, image in (("astronaut", astronaut), ("hopper", hopper)):
         lm = mesh_landmarks(image)
-        m = _similarity_to_crop(lm, CROP)
-        crop = cv2.warpAffine(image, m, (CROP, CROP), flags=cv2.INTER_AREA)
+        m = alignment_matrix(lm, CROP, ExtractConfig.padding)  # the product's own alignment
+        crop = warp_face(image, m, CROP)
         out[name] = {"image": image, "landmarks": lm, "matrix": m, "crop": crop,
                      "mask": crop_face_mask(lm, m, CROP)}
     return out
@@ -59,7 +50,7 @@ def portraits():
 def test_mask_covers_face_from_brows_to_chin_and_is_feathered(portraits):
     p = portraits["astronaut"]
     mask = p["mask"]
-    pts = landmarks_to_crop(p["landmarks"], p["matrix"])
+    pts = transform_points(p["matrix"], p["landmarks"])
     assert mask.shape == (CROP, CROP) and mask.dtype == np.float32
     assert 0.0 == mask.min() and mask.max() == 1.0
     # Nose tip (1) is inside, forehead top (10) is above the brows so outside, chin (152) at the edge.

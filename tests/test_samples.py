@@ -8,9 +8,9 @@ import cv2
 import mediapipe as mp
 import numpy as np
 import pytest
+from helpers import CLIP_SIZE, run_cli
 from scipy.spatial import Delaunay
 
-from faceswap_gan.cli import main
 from faceswap_gan.synthetic.footage import (
     generate_sample_set,
     plan_debate,
@@ -25,7 +25,7 @@ from faceswap_gan.synthetic.render import Framing, SpeakerRenderer
 from faceswap_gan.synthetic.truth import SwapTruthRenderer, swap_mask
 from faceswap_gan.synthetic.warp import warp_image
 
-SIZE = (320, 180)
+SIZE = CLIP_SIZE
 FPS = 15
 
 
@@ -82,6 +82,7 @@ def test_default_portraits_are_rgb_photos(portraits):
         assert min(image.shape[:2]) >= 256
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("clip", ["speaker_a", "speaker_b", "debate", "debate_truth"])
 def test_faces_are_detected_and_landmarks_agree(sample_set, clip):
     video = sample_set.out_dir / f"{clip}.mp4"
@@ -91,6 +92,7 @@ def test_faces_are_detected_and_landmarks_agree(sample_set, clip):
     assert errors.mean() < 0.05, f"{clip}: mean landmark error {errors.mean():.3f} of the eye distance"
 
 
+@pytest.mark.slow
 def test_truth_matches_debate_frame_for_frame(sample_set):
     debate, truth = _record(sample_set.record), _record(sample_set.records["debate_truth"])
     assert truth["truth_of"] == "debate" and debate["truth_of"] is None
@@ -121,6 +123,7 @@ def test_truth_matches_debate_frame_for_frame(sample_set):
     assert times_a == times_b and len(times_a) == 6 * FPS
 
 
+@pytest.mark.slow
 def test_truth_replaces_only_the_inner_face(sample_set):
     """Outside the render's mask the truth is the debate (up to codec noise); inside it is not."""
     lm = load_landmarks(sample_set.landmarks["debate"])
@@ -188,6 +191,7 @@ def test_truth_clip_is_deterministic(tmp_path, analysed):
     assert all(np.array_equal(x, y) for x, y in zip(_frames(a.video), _frames(b.video)))
 
 
+@pytest.mark.slow
 def test_debate_cuts_between_speakers(sample_set):
     debate = _record(sample_set.record)
     shots = debate["shots"]
@@ -204,6 +208,7 @@ def test_debate_cuts_between_speakers(sample_set):
     assert min(cut_changes) > 2 * max(inside)
 
 
+@pytest.mark.slow
 def test_clips_decode_with_audio_and_records(sample_set):
     for name in [*sample_set.speakers, "debate", "debate_truth"]:
         record = _record(sample_set.records[name])
@@ -230,6 +235,7 @@ def test_clips_decode_with_audio_and_records(sample_set):
                 assert abs(face["roll"]) <= 10.5 and 0 <= face["blink"] <= 1
 
 
+@pytest.mark.slow
 def test_mouth_follows_the_voice(sample_set):
     """Loud stretches of the audio are the stretches with an open mouth."""
     record = _record(sample_set.records["speaker_a"])
@@ -254,6 +260,7 @@ def test_same_seed_same_clip(tmp_path, portraits):
     assert not np.array_equal(load_landmarks(a.landmarks), load_landmarks(c.landmarks))
 
 
+@pytest.mark.slow
 def test_split_layout_keeps_sides(tmp_path, portraits):
     out = generate_sample_set(tmp_path, portraits=portraits, seconds=0.5, debate_seconds=2.0,
                               size=SIZE, fps=FPS, layout="split", seed=2, workers=1)
@@ -273,6 +280,7 @@ def test_split_layout_keeps_sides(tmp_path, portraits):
         assert len(det.process(frame).detections or []) == 2
 
 
+@pytest.mark.slow
 def test_existing_set_is_reused(sample_set, portraits):
     before = {p: p.stat().st_mtime_ns for p in sample_set.out_dir.iterdir()}
     again = generate_sample_set(sample_set.out_dir, portraits=portraits, seconds=2.0,
@@ -281,31 +289,27 @@ def test_existing_set_is_reused(sample_set, portraits):
     assert {p: p.stat().st_mtime_ns for p in sample_set.out_dir.iterdir()} == before
 
 
-def _run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["samples", *args])
-    return exit_info.value.code, capsys.readouterr().err
-
-
 def test_cli_refuses_bad_portraits(tmp_path, capsys):
     out = str(tmp_path / "out")
-    code, err = _run_cli([out, "--portrait", f"a={tmp_path / 'missing.jpg'}", "--portrait",
-                          f"b={tmp_path / 'missing.jpg'}"], capsys)
+    code, err = run_cli(["samples", out, "--portrait", f"a={tmp_path / 'missing.jpg'}",
+                         "--portrait", f"b={tmp_path / 'missing.jpg'}"], capsys, stdout=False)
     assert code == 1 and "error: portrait not found" in err and "Traceback" not in err
 
     garbage = tmp_path / "garbage.jpg"
     garbage.write_bytes(b"this is not an image")
-    code, err = _run_cli([out, "--portrait", f"a={garbage}", "--portrait", f"b={garbage}"], capsys)
+    code, err = run_cli(["samples", out, "--portrait", f"a={garbage}", "--portrait", f"b={garbage}"],
+                        capsys, stdout=False)
     assert code == 1 and "is not a readable image" in err
 
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((240, 240, 3), 127, np.uint8))
-    code, err = _run_cli([out, "--portrait", f"a={blank}", "--portrait", f"b={blank}"], capsys)
+    code, err = run_cli(["samples", out, "--portrait", f"a={blank}", "--portrait", f"b={blank}"],
+                        capsys, stdout=False)
     assert code == 1 and "error: no face found" in err
 
-    code, err = _run_cli([out, "--portrait", f"a={blank}"], capsys)
+    code, err = run_cli(["samples", out, "--portrait", f"a={blank}"], capsys, stdout=False)
     assert code == 1 and "at least two" in err
 
-    code, err = _run_cli([out, "--size", "big"], capsys)
+    code, err = run_cli(["samples", out, "--size", "big"], capsys, stdout=False)
     assert code == 1 and "WIDTHxHEIGHT" in err
     assert not (tmp_path / "out" / "debate.mp4").exists()

@@ -1,18 +1,13 @@
-"""Training crops from real portraits, and the loading/batching of them.
-
-``write_portrait_crops`` is shared by the other training tests: it cuts jittered face crops
-(small random shifts, scales and brightness) from two public-domain portraits that ship with
-scikit-image and matplotlib, one speaker per portrait.
-"""
+"""Training crops from real portraits (helpers.write_portrait_crops), and the loading and
+batching of them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 import torch
+from helpers import write_portrait_crops
 
 from faceswap_gan.errors import FaceswapError
 from faceswap_gan.training.data import (
@@ -24,45 +19,19 @@ from faceswap_gan.training.data import (
 )
 from faceswap_gan.workspace import resolve_workspace
 
-# Face centre (x, y) and half-size in pixels in each portrait.
-PORTRAITS = {
-    "astronaut": (235, 110, 75),
-    "hopper": (262, 228, 88),
-}
-
-
-def portrait(name: str) -> np.ndarray:
-    from faceswap_gan.synthetic.portraits import default_portraits
-
-    return default_portraits()["speaker_a" if name == "astronaut" else "speaker_b"]
-
-
-def write_portrait_crops(faces_dir: Path, size: int = 32, count: int = 12, seed: int = 0,
-                         speakers: tuple[str, ...] = ("astronaut", "hopper")) -> None:
-    rng = np.random.default_rng(seed)
-    for speaker in speakers:
-        image = portrait(speaker)
-        cx, cy, half = PORTRAITS[speaker]
-        out = faces_dir / speaker
-        out.mkdir(parents=True, exist_ok=True)
-        for i in range(count):
-            h = half * rng.uniform(0.9, 1.1)
-            x, y = cx + rng.uniform(-6, 6), cy + rng.uniform(-6, 6)
-            src = np.float32([[x - h, y - h], [x + h, y - h], [x - h, y + h]])
-            dst = np.float32([[0, 0], [size, 0], [0, size]])
-            crop = cv2.warpAffine(image, cv2.getAffineTransform(src, dst), (size, size),
-                                  flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT)
-            crop = np.clip(crop.astype(np.float32) * rng.uniform(0.85, 1.15), 0, 255).astype(np.uint8)
-            cv2.imwrite(str(out / f"{i:04d}.png"), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
-
 
 def test_load_faces_resizes_and_labels_in_sorted_order(tmp_path: Path) -> None:
     ws = resolve_workspace(tmp_path / "ws")
     write_portrait_crops(ws.faces_dir, size=48, count=5)
     speakers = choose_speakers(ws, None)
     assert speakers == ["astronaut", "hopper"]
-    faces = load_faces(ws, speakers, 32)
+    notices: list[str] = []
+    faces = load_faces(ws, speakers, 32, report=notices.append)
     assert faces.images.shape == (10, 3, 32, 32) and faces.images.dtype == torch.uint8
+    assert notices == ["crops of another size than the model's 32 px (10 at 48 px) are resized to "
+                       "it; extract again with this preset for crops made at 32 px"]
+    load_faces(ws, speakers, 48, report=notices.append)
+    assert len(notices) == 1  # crops of the model's size: nothing to say
     assert faces.labels.tolist() == [0] * 5 + [1] * 5
     # The two portraits really differ: astronaut crops are darker on average than Hopper's? at
     # least their mean colours differ clearly.

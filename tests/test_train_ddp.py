@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_train_data import write_portrait_crops
+import pytest
+from helpers import write_portrait_crops
 
 from faceswap_gan.training.previews import read_metrics
 from faceswap_gan.workspace import resolve_workspace
+
+pytestmark = pytest.mark.slow  # torchrun subprocesses
 
 
 def test_torchrun_two_cpu_processes(tmp_path: Path) -> None:

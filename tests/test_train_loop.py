@@ -7,7 +7,7 @@ import json
 import cv2
 import pytest
 import torch
-from test_train_data import write_portrait_crops
+from helpers import CPU, write_portrait_crops
 
 from faceswap_gan.config import load_pipeline
 from faceswap_gan.models.checkpoint import load_face_model
@@ -53,7 +53,7 @@ def test_step1_then_step2_write_checkpoints_logs_and_previews(ws: Workspace) -> 
     grid2 = cv2.imread(str(model_dir / "logs" / "step2" / "previews" / "step_0000004.png"))
     # two crops per speaker; columns: real, reconstruction, the other speaker
     assert grid2.shape[:2] == (4 * 66 + 2, 3 * 66 + 2)
-    model = load_face_model(model_dir, torch.device("cpu"))
+    model = load_face_model(model_dir, CPU)
     assert model.encoder is not None and model.speakers == ["astronaut", "hopper"]
 
     # Running the finished command again does nothing and keeps the checkpoint.
@@ -73,8 +73,8 @@ def test_resumed_run_matches_an_uninterrupted_one(ws: Workspace) -> None:
     for ra, rb in zip(a, b):
         for k in keys:
             assert ra[k] == pytest.approx(rb[k], rel=1e-5, abs=1e-6), (ra["step"], k)
-    wa = load_face_model(ws.model_dir("straight"), torch.device("cpu"), need_encoder=False)
-    wb = load_face_model(ws.model_dir("resumed"), torch.device("cpu"), need_encoder=False)
+    wa = load_face_model(ws.model_dir("straight"), CPU, need_encoder=False)
+    wb = load_face_model(ws.model_dir("resumed"), CPU, need_encoder=False)
     for (k, ta), tb in zip(wa.generator.state_dict().items(), wb.generator.state_dict().values()):
         assert torch.allclose(ta, tb, atol=1e-6), k
 
@@ -86,10 +86,10 @@ def test_step2_is_redone_when_step1_moves_on(ws: Workspace) -> None:
     train(request(ws, "moved", 2, steps=2, pipeline=None))
     train(request(ws, "moved", 1, steps=4))  # step 1 continues: the encoder is now stale
     with pytest.raises(FaceswapError, match="run `faceswap train --step 2` again"):
-        load_face_model(ws.model_dir("moved"), torch.device("cpu"))
-    assert load_face_model(ws.model_dir("moved"), torch.device("cpu"), need_encoder=False).encoder is None
+        load_face_model(ws.model_dir("moved"), CPU)
+    assert load_face_model(ws.model_dir("moved"), CPU, need_encoder=False).encoder is None
     redo = train(request(ws, "moved", 2, steps=2, pipeline=None))
     assert redo.start_step == 0  # fit again from scratch to the new G
     meta = json.loads((ws.model_dir("moved") / "step2" / "model.json").read_text())
     assert meta["step1_step"] == 4
-    assert load_face_model(ws.model_dir("moved"), torch.device("cpu")).encoder is not None
+    assert load_face_model(ws.model_dir("moved"), CPU).encoder is not None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
-from test_train_data import write_portrait_crops
+from helpers import CPU, write_portrait_crops
 
 from faceswap_gan.config import load_pipeline
 from faceswap_gan.models.checkpoint import load_face_model
@@ -15,10 +16,10 @@ from faceswap_gan.training.step2 import z_error
 from faceswap_gan.workspace import resolve_workspace
 
 
+@pytest.mark.slow
 def test_step2_lowers_the_z_error(tmp_path: Path) -> None:
     ws = resolve_workspace(tmp_path / "ws")
     write_portrait_crops(ws.faces_dir, size=32, count=10)
-    cpu = torch.device("cpu")
     # Enough step-1 steps for G's batch-norm running statistics to leave their initial values,
     # so the eval-mode G that step 2 freezes depends on z.
     train(TrainRequest(ws, 1, ws.model_dir(), load_pipeline("tiny"), steps=30))
@@ -31,14 +32,14 @@ def test_step2_lowers_the_z_error(tmp_path: Path) -> None:
     pipeline.train2.preview_every = 1000
     req = TrainRequest(ws, 2, ws.model_dir(), pipeline, steps=1)
     train(req)
-    before = load_face_model(ws.model_dir(), cpu)
-    err_before = z_error(before.encoder, before.generator, 256, seed=9, device=cpu)
+    before = load_face_model(ws.model_dir(), CPU)
+    err_before = z_error(before.encoder, before.generator, 256, seed=9, device=CPU)
     req.steps = 100
     summary = train(req)
     assert (summary.start_step, summary.end_step) == (1, 100)
-    after = load_face_model(ws.model_dir(), cpu)
+    after = load_face_model(ws.model_dir(), CPU)
     # held-out z, E in eval mode (as at render time)
-    err_after = z_error(after.encoder, after.generator, 256, seed=9, device=cpu)
+    err_after = z_error(after.encoder, after.generator, 256, seed=9, device=CPU)
     assert err_before > 0.25  # about Var(U[-1, 1]) = 1/3: an untrained E knows nothing of z
     assert err_after < 0.4 * err_before, (err_before, err_after)
     rows = read_metrics(ws.model_dir() / "logs" / "step2" / "metrics.jsonl")
@@ -54,7 +55,6 @@ def test_translation_loss_and_z_clamp(tmp_path: Path) -> None:
 
     ws = resolve_workspace(tmp_path / "ws")
     write_portrait_crops(ws.faces_dir, size=32, count=10)
-    cpu = torch.device("cpu")
     train(TrainRequest(ws, 1, ws.model_dir(), load_pipeline("tiny"), steps=10))
     pipeline = load_pipeline("tiny")
     pipeline.train2.translate_weight = 1.0
@@ -63,8 +63,8 @@ def test_translation_loss_and_z_clamp(tmp_path: Path) -> None:
     train(TrainRequest(ws, 2, ws.model_dir(), pipeline, steps=3))
     rows = read_metrics(ws.model_dir() / "logs" / "step2" / "metrics.jsonl")
     assert all(np.isfinite(r["translate_ce"]) and r["translate_ce"] >= 0 for r in rows)
-    model = load_face_model(ws.model_dir(), cpu)
-    translator = Translator(model, cpu, autocast=False)
+    model = load_face_model(ws.model_dir(), CPU)
+    translator = Translator(model, CPU, autocast=False)
     assert translator.z_clamp
     faces = load_faces(ws, model.speakers, size=32)
     crops = faces.images.permute(0, 2, 3, 1).numpy()

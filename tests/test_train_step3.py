@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from render_fixtures import run_cli
-from test_train_data import write_portrait_crops
+from helpers import CPU, run_cli, write_portrait_crops
 
 from faceswap_gan.config import ModelConfig, load_pipeline
 from faceswap_gan.errors import FaceswapError
@@ -23,8 +22,6 @@ from faceswap_gan.training.previews import read_metrics
 from faceswap_gan.training.step3 import focus_weight_map
 from faceswap_gan.training.warp import random_warp
 from faceswap_gan.workspace import Workspace, resolve_workspace
-
-CPU = torch.device("cpu")
 
 
 def heads_spec(n_classes: int = 3, head_blocks: int = 1) -> NetworkSpec:
@@ -104,6 +101,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     return workspace
 
 
+@pytest.mark.slow
 def test_step3_learns_to_swap_identity(ws: Workspace) -> None:
     """After step 3, a translation looks like the target speaker's crops, not the source's."""
     p = _heads_pipeline(steps3=150)
@@ -128,6 +126,7 @@ def test_step3_learns_to_swap_identity(ws: Workspace) -> None:
     assert np.mean(to_target) < 0.8 * np.mean(to_source)
 
 
+@pytest.mark.slow
 def test_step3_resumes_goes_stale_and_runs_from_the_cli(ws: Workspace, capsys) -> None:
     p = _heads_pipeline(steps3=4)
     model_dir = ws.model_dir("cli")

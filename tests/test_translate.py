@@ -7,13 +7,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from render_fixtures import portraits, run_cli, train_tiny_model
+from helpers import portraits, run_cli
+
+pytestmark = pytest.mark.slow  # the session's tiny model
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("translate_ws")
-    train_tiny_model(root)
+def ws(tiny_workspace) -> Path:
+    """The session's tiny model (its own copy), the astronaut's photo and a face-free wall."""
+    root = tiny_workspace
     image = cv2.resize(portraits()["speaker_a"], (256, 256), interpolation=cv2.INTER_AREA)
     cv2.imwrite(str(root / "astronaut.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     cv2.imwrite(str(root / "wall.png"), np.full((120, 160, 3), 128, np.uint8))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -10,7 +11,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from faceswap_gan.config import Pipeline, load_pipeline
+from faceswap_gan.config import COLOR_MODES, Pipeline, load_pipeline
 from faceswap_gan.workspace import Workspace, resolve_workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,15 +35,21 @@ def pipeline_option(func: F) -> F:
     )(func)
 
 
-def device_option(func: F) -> F:
-    """--device, and --threads: how many CPU threads torch may use (applied when parsed)."""
+def device_option(func: F | None = None, *, inference: bool = False) -> Any:
+    """--device, and --threads: how many CPU threads torch may use (applied when parsed).
+
+    ``inference``: a command that runs E and G beside tracking and encoding (render,
+    translate) defaults to ``device.INFERENCE_THREADS`` threads."""
+    if func is None:
+        return lambda f: device_option(f, inference=inference)
+    default = "1 (the other cores track and encode)" if inference else "the CPUs this process may use"
     func = click.option(
         "--threads",
         type=int,
         default=None,
         expose_value=False,
-        callback=_apply_threads,
-        help="CPU threads [default: $FACESWAP_THREADS, else the CPUs this process may use].",
+        callback=functools.partial(_apply_threads, inference=inference),
+        help=f"CPU threads for torch [default: $FACESWAP_THREADS, else {default}].",
     )(func)
     return click.option(
         "--device",
@@ -52,12 +59,28 @@ def device_option(func: F) -> F:
     )(func)
 
 
-def _apply_threads(ctx: click.Context, param: click.Parameter, value: int | None) -> None:
+def _apply_threads(ctx: click.Context, param: click.Parameter, value: int | None,
+                   inference: bool = False) -> None:
     if ctx.resilient_parsing:  # shell completion: run nothing
         return
-    from faceswap_gan.device import set_cpu_threads  # imports torch: only when a command runs
+    from faceswap_gan.device import INFERENCE_THREADS, CoreShare, set_cpu_threads  # imports torch
 
-    set_cpu_threads(value)
+    if inference:
+        set_cpu_threads(value, default=INFERENCE_THREADS)
+        return
+    share = CoreShare()
+    set_cpu_threads(value, share=share)
+    if share.entry is not None:  # the threads follow other runs: train refreshes them
+        ctx.meta[CORE_SHARE] = share
+
+
+CORE_SHARE = "faceswap_gan.core_share"  # click context meta key: the run's device.CoreShare
+
+
+def core_share() -> Any:
+    """The running command's ``device.CoreShare`` when its threads are shared, else None."""
+    ctx = click.get_current_context(silent=True)
+    return None if ctx is None else ctx.meta.get(CORE_SHARE)
 
 
 def seed_option(func: F) -> F:
@@ -100,3 +123,16 @@ class Rate:
             return 0.0
         t0, n0 = self._start
         return (done - n0) / (now - t0) if now > t0 else 0.0
+
+
+def model_options(func: F) -> F:
+    """--model, --color and --seamless: which model renders, and how its faces are blended."""
+    func = click.option("--model", "model_name", default=None, metavar="NAME|PATH",
+                        help="Model folder name in the workspace, a model folder or an exported "
+                             ".safetensors file [default: workspace model 'default', else the "
+                             "sample model].")(func)
+    func = click.option("--color", type=click.Choice(COLOR_MODES), default=None,
+                        help="Colour correction [default: the pipeline's render.color].")(func)
+    func = click.option("--seamless/--no-seamless", default=None,
+                        help="Poisson (seamless) clone instead of a feathered blend.")(func)
+    return func

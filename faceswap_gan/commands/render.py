@@ -11,6 +11,7 @@ from faceswap_gan.commands.common import (
     Rate,
     console,
     device_option,
+    model_options,
     open_run,
     pipeline_option,
     with_render_overrides,
@@ -30,18 +31,6 @@ def parse_assign(text: str | None) -> dict[str, str] | None:
             raise FaceswapError(f"--assign takes left=SPEAKER,right=SPEAKER, got '{text}'")
         pairs[side.strip().lower()] = name.strip()
     return pairs
-
-
-def model_options(func):  # type: ignore[no-untyped-def]
-    func = click.option("--model", "model_name", default=None, metavar="NAME|PATH",
-                        help="Model folder name in the workspace, a model folder or an exported "
-                             ".safetensors file [default: workspace model 'default', else the "
-                             "sample model].")(func)
-    func = click.option("--color", type=click.Choice(["lab", "hist", "none"]), default=None,
-                        help="Colour correction [default: the pipeline's render.color].")(func)
-    func = click.option("--seamless/--no-seamless", default=None,
-                        help="Poisson (seamless) clone instead of a feathered blend.")(func)
-    return func
 
 
 @click.command("render", context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,7 +58,7 @@ def model_options(func):  # type: ignore[no-untyped-def]
 @model_options
 @workspace_option
 @pipeline_option
-@device_option
+@device_option(inference=True)
 def command(input_path: Path, to: str | None, swap: bool, only: str | None, assign: str | None,
             all_faces: bool, output: Path | None, force: bool, crf: int | None, preset: str | None, start: float,
             frames: int | None, preview: bool, watermark: bool, model_name: str | None,
@@ -95,12 +84,11 @@ def command(input_path: Path, to: str | None, swap: bool, only: str | None, assi
     from faceswap_gan.models.locate import locate_model
     from faceswap_gan.render.pipeline import (
         RenderOptions,
-        SwapTarget,
         check_output,
-        check_target,
         default_output_path,
         render_video,
     )
+    from faceswap_gan.render.target import SwapTarget, resolve
 
     ws, preset_cfg = open_run(workspace, pipeline)
     if not input_path.exists():
@@ -119,7 +107,7 @@ def command(input_path: Path, to: str | None, swap: bool, only: str | None, assi
     dev = resolve_device(device)
     model_path = locate_model(ws, model_name)
     model = load_face_model(model_path, dev, need_encoder=True)
-    check_target(model, target)
+    resolved = resolve(target, model)  # before the gate is fitted: a typo fails at once
     out = console()
     if not all_faces:
         from faceswap_gan.models.gate import ensure_gate
@@ -130,7 +118,7 @@ def command(input_path: Path, to: str | None, swap: bool, only: str | None, assi
     options = RenderOptions(start=start, max_frames=frames, preview=preview, watermark=watermark,
                             crf=crf, preset=preset, overwrite=force,
                             model_name=model_path.stem if model_path.is_file() else model_path.name)
-    summary = _render_with_progress(out, input_path, output, model, preset_cfg, target, dev,
+    summary = _render_with_progress(out, input_path, output, model, preset_cfg, resolved, dev,
                                     options, render_video)
     _print_summary(out, summary, model_path)
 

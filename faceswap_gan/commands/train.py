@@ -12,6 +12,7 @@ from rich.console import Console
 
 from faceswap_gan.commands.common import (
     console,
+    core_share,
     device_option,
     open_run,
     pipeline_option,
@@ -93,6 +94,7 @@ def command(
             request = TrainRequest(
                 workspace=ws, stage=s, model_dir=model_dir, pipeline=preset, steps=steps,
                 device=resolve_device(device), seed=seed, speakers=names, report=display,
+                cores=core_share(),
             )
             train(request)
     # The speaker gate render uses to leave other people's faces alone (rank 0 only under

@@ -9,12 +9,12 @@ import click
 from faceswap_gan.commands.common import (
     console,
     device_option,
+    model_options,
     open_run,
     pipeline_option,
     with_render_overrides,
     workspace_option,
 )
-from faceswap_gan.commands.render import model_options
 from faceswap_gan.errors import FaceswapError
 
 
@@ -27,7 +27,7 @@ from faceswap_gan.errors import FaceswapError
 @model_options
 @workspace_option
 @pipeline_option
-@device_option
+@device_option(inference=True)
 def command(image_path: Path, to: str, output: Path | None, force: bool, model_name: str | None,
             color: str | None, seamless: bool | None, workspace: str | None,
             pipeline: str | None, device: str) -> None:

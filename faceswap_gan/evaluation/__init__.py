@@ -1,1 +1,2 @@
-"""Measuring a swap against ground truth (``faceswap eval``); see docs/parts/eval.md."""
+"""Measuring a swap (``faceswap eval``): against a ground truth, or against the source for real
+footage; see docs/DESIGN.md ("Eval") and the module docstrings (run.py is the entry)."""

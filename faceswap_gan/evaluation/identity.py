@@ -26,6 +26,8 @@ import torch
 from torch import nn
 
 from faceswap_gan.errors import FaceswapError
+from faceswap_gan.faces import mesh_indices as mi
+from faceswap_gan.faces.align import crop_template, eye_centers, template_eye_centers, umeyama
 from faceswap_gan.fileio import atomic_path, write_json_atomic
 
 CLASSIFIER_VERSION = 2  # 2: a tighter inner-face ellipse and per-crop colour standardisation
@@ -36,21 +38,13 @@ INPUT_SIZE = 48  # side of the crops the network sees
 _TEMPLATE = np.array(
     [[0.34, 0.38], [0.66, 0.38], [0.50, 0.56], [0.37, 0.74], [0.63, 0.74]], dtype=np.float64
 )
-_RIGHT_EYE, _LEFT_EYE = (33, 133), (263, 362)
-_NOSE_TIP, _MOUTH_RIGHT, _MOUTH_LEFT = 1, 61, 291
 
 
 def identity_crop(image: np.ndarray, landmarks: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
     """Aligned (size, size, 3) RGB crop of the face whose mesh is ``landmarks``."""
     pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
-    src = np.stack([
-        pts[list(_RIGHT_EYE)].mean(axis=0),
-        pts[list(_LEFT_EYE)].mean(axis=0),
-        pts[_NOSE_TIP],
-        pts[_MOUTH_RIGHT],
-        pts[_MOUTH_LEFT],
-    ])
-    matrix = _similarity(src, _TEMPLATE * size)
+    src = np.vstack([eye_centers(pts), pts[[mi.NOSE_TIP, *mi.MOUTH_CORNERS]]])
+    matrix = umeyama(src, _TEMPLATE * size)
     return cv2.warpAffine(
         np.ascontiguousarray(image), matrix, (size, size),
         flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE,
@@ -61,8 +55,6 @@ def identity_crops_from_aligned(crops: np.ndarray, padding: float) -> np.ndarray
     """Aligned crops (``faces/align.py``: any size, this padding) cut as ``identity_crop``
     cuts faces, without a mesh: the two templates' eye centres and mouth corners give one
     fixed similarity. (N, S, S, 3) -> (N, INPUT_SIZE, INPUT_SIZE, 3)."""
-    from faceswap_gan.faces.align import crop_template, template_eye_centers, umeyama
-
     crops = np.asarray(crops)
     if len(crops) == 0:
         return np.zeros((0, INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
@@ -313,18 +305,3 @@ def _resize(crop: np.ndarray) -> np.ndarray:
     if crop.shape[0] == INPUT_SIZE and crop.shape[1] == INPUT_SIZE:
         return crop
     return cv2.resize(crop, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
-
-
-def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (rotation, uniform scale, shift) taking src points to dst."""
-    mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
-    s, d = src - mu_s, dst - mu_d
-    cov = d.T @ s / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
-    rot = u @ sign @ vt
-    scale = float(np.trace(np.diag(sig) @ sign) / max(s.var(axis=0).sum(), 1e-12))
-    matrix = np.zeros((2, 3))
-    matrix[:, :2] = scale * rot
-    matrix[:, 2] = mu_d - scale * rot @ mu_s
-    return matrix

@@ -13,48 +13,22 @@ import cv2
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from faceswap_gan.faces.mesh_indices import FACE_OVAL, LEFT_EYE_CORNERS, RIGHT_EYE_CORNERS
-
-# Lid pairs (upper, lower) across each eye; averaging three pairs steadies the measurement.
-RIGHT_EYE_LIDS = ((160, 144), (159, 145), (158, 153))
-LEFT_EYE_LIDS = ((387, 373), (386, 374), (385, 380))
-INNER_LIP_PAIRS = ((82, 87), (13, 14), (312, 317))  # upper inner lip, lower inner lip
-# Symmetric pairs (subject's right, subject's left) that define the face's left-right axis.
-_LR_PAIRS = ((33, 263), (133, 362), (61, 291), (234, 454), (93, 323), (127, 356), (58, 288))
-# (top, bottom) pairs on the midline that define the face's up-down axis.
-_TB_PAIRS = ((10, 152), (168, 17), (151, 200), (6, 2))
+from faceswap_gan.faces.align import eye_centers
+from faceswap_gan.faces.mesh_indices import (
+    FACE_OVAL,
+    INNER_LIP_PAIRS,
+    LEFT_EYE_CORNERS,
+    LEFT_EYE_LIDS,
+    RIGHT_EYE_CORNERS,
+    RIGHT_EYE_LIDS,
+)
+from faceswap_gan.faces.quality import head_pose  # the one pose measure (extract's filter too)
 
 
 def interocular(landmarks: np.ndarray) -> float:
     """Distance in pixels between the two eye centres (mean of each eye's corners)."""
-    pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
-    right = pts[list(RIGHT_EYE_CORNERS)].mean(axis=0)
-    left = pts[list(LEFT_EYE_CORNERS)].mean(axis=0)
+    right, left = eye_centers(landmarks)
     return float(np.linalg.norm(left - right))
-
-
-def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
-    """(yaw, pitch, roll) in degrees from the mesh's own 3D points.
-
-    The face's left-right and up-down axes are averaged over symmetric and midline point
-    pairs in 3D (MediaPipe's z is in the same pixel units as x), made orthonormal, and the
-    rotation they form is decomposed. A frontal, upright face is (0, 0, 0); the same
-    convention applies to every face, so differences between two faces are comparable.
-    No canonical face model is needed (the mediapipe wheel ships none as data).
-    """
-    pts = np.asarray(landmarks, dtype=np.float64)[:, :3]
-    x_axis = sum(_unit(pts[b] - pts[a]) for a, b in _LR_PAIRS)
-    y_axis = sum(_unit(pts[b] - pts[a]) for a, b in _TB_PAIRS)
-    x_axis = _unit(x_axis)
-    y_axis = _unit(y_axis - x_axis * float(np.dot(y_axis, x_axis)))
-    z_axis = np.cross(x_axis, y_axis)
-    rot = np.stack([x_axis, y_axis, z_axis], axis=1)  # columns: face axes in image space
-    # rot = Ry(yaw) @ Rx(pitch) @ Rz(roll): yaw about the vertical, pitch about the
-    # horizontal, roll in the image plane.
-    pitch = math.asin(float(np.clip(-rot[1, 2], -1.0, 1.0)))
-    yaw = math.atan2(float(rot[0, 2]), float(rot[2, 2]))
-    roll = math.atan2(float(rot[1, 0]), float(rot[1, 1]))
-    return math.degrees(yaw), math.degrees(pitch), math.degrees(roll)
 
 
 def pose_error(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
@@ -185,11 +159,6 @@ def stability_ratio(output: float, truth: float, floor: float = 1e-3) -> float:
     if math.isnan(output) or math.isnan(truth):
         return float("nan")
     return float(max(output, floor) / max(truth, floor))
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    n = float(np.linalg.norm(v))
-    return v / n if n > 1e-12 else v
 
 
 def _wrap_deg(d: float) -> float:

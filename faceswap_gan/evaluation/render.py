@@ -6,10 +6,8 @@ the clip, so an interrupted or repeated eval does not render again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from faceswap_gan.config import Pipeline
 from faceswap_gan.device import resolve_device
@@ -17,28 +15,31 @@ from faceswap_gan.workspace import Workspace
 
 
 def render_swap(clip: Path, output: Path, workspace: Workspace, model: str | None,
-                pipeline: Pipeline, device: str, console: Console) -> Path:
-    """Swap each speaker in ``clip`` to the other with ``model``; returns the video's path."""
+                pipeline: Pipeline, device: str, notice: Callable[[str], None] | None = None,
+                progress: Callable[[int, int | None], None] | None = None) -> Path:
+    """Swap each speaker in ``clip`` to the other with ``model``; returns the video's path.
+
+    ``notice`` hears that a fresh render is reused; ``progress(frames_done, frames_total or
+    None)`` is called with (0, None) as the render starts, then as it goes."""
     from faceswap_gan.models.checkpoint import load_face_model
     from faceswap_gan.models.locate import locate_model
-    from faceswap_gan.render.pipeline import RenderOptions, SwapTarget, render_video
+    from faceswap_gan.render.pipeline import RenderOptions, render_video
+    from faceswap_gan.render.target import SwapTarget
 
     model_path = locate_model(workspace, model)
     if _fresh(output, [clip, model_path]):
-        console.print(f"reusing {output}")
+        if notice is not None:
+            notice(f"reusing {output}")
         return output
     torch_device = resolve_device(device)
     face_model = load_face_model(model_path, torch_device)
-    with Progress(
-        TextColumn(f"rendering {clip.name}"), BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), console=console, transient=True,
-    ) as bar:
-        task = bar.add_task("render", total=None)
-        render_video(
-            clip, output, face_model, pipeline, SwapTarget(swap=True), torch_device,
-            RenderOptions(overwrite=True, model_name=str(model or model_path.name)),
-            progress=lambda p: bar.update(task, completed=p.frames, total=p.total),
-        )
+    if progress is not None:
+        progress(0, None)
+    render_video(
+        clip, output, face_model, pipeline, SwapTarget(swap=True), torch_device,
+        RenderOptions(overwrite=True, model_name=str(model or model_path.name)),
+        progress=(lambda p: progress(p.frames, p.total)) if progress is not None else None,
+    )
     return output
 
 

@@ -1,16 +1,15 @@
-"""Turn eval results into the JSON report, the on-screen table and the PNG strip."""
+"""Turn eval results into the JSON report and the PNG strip (``commands/eval.py`` draws
+the table from the report)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
-from rich.console import Console
-from rich.table import Table
 
 from faceswap_gan.evaluation.evaluate import EvalResult, FaceScore, StabilitySums
 from faceswap_gan.evaluation.judge import MODEL_NAME
@@ -36,33 +35,6 @@ TARGETS: dict[str, dict[str, tuple[str, float]]] = {
     },
 }
 _JUDGE_KEYS = ("identity_emb_acc", "emb_dist_target", "emb_dist_source")
-
-# Row order and format of the table: key -> (label, format).
-_ROWS: dict[str, tuple[str, str]] = {
-    "identity_acc": ("identity (target speaker)", "{:.1%}"),
-    "identity_emb_acc": ("identity, pretrained embedding", "{:.1%}"),
-    "emb_dist_target": ("  embedding distance to target", "{:.3f}"),
-    "emb_dist_source": ("  embedding distance to source", "{:.3f}"),
-    "pose_err_deg": ("pose error, deg", "{:.2f}"),
-    "yaw_err_deg": ("  yaw", "{:.2f}"),
-    "pitch_err_deg": ("  pitch", "{:.2f}"),
-    "roll_err_deg": ("  roll", "{:.2f}"),
-    "mouth_err": ("mouth opening error (IOD)", "{:.3f}"),
-    "mouth_err_floor": ("  no-swap floor", "{:.3f}"),
-    "mouth_err_over_floor": ("  error over the floor", "{:+.3f}"),
-    "eye_err": ("eye opening error", "{:.3f}"),
-    "ssim": ("face SSIM", "{:.3f}"),
-    "psnr": ("face PSNR, dB", "{:.1f}"),
-    "sharpness_ratio": ("face sharpness / source's", "{:.2f}"),
-    "outside_diff": ("change outside face (0-255)", "{:.2f}"),
-    "jitter_ratio": ("landmark jitter / reference's", "{:.2f}"),
-    "flicker_ratio": ("face flicker / reference's", "{:.2f}"),
-    "found_rate": ("faces found in swap", "{:.1%}"),
-    "truth_identity_acc": ("classifier on truth faces", "{:.1%}"),
-    "source_vote_share": ("classifier agrees with track vote", "{:.1%}"),
-    "faces": ("faces scored", "{:d}"),
-    "frames": ("frames", "{:d}"),
-}
 
 # Measures that compare the swap with the reference (the truth, or the source without one);
 # the rest are compared with the source whatever the reference. Counts have neither.
@@ -152,7 +124,7 @@ def build_report(result: EvalResult, model: str | None = None,
             continue  # the optional judge is not installed: no target to miss
         value = overall[name]
         targets[name] = {"target": f"{op} {threshold:g}", "value": value,
-                         "met": _met(value, op, threshold), "reference": refs.get(name)}
+                         "met": met(value, op, threshold), "reference": refs.get(name)}
     if judged:
         judge: dict[str, Any] = {"model": MODEL_NAME, "every": result.judge_every}
     else:
@@ -178,54 +150,6 @@ def write_report_json(path: Path, reports: Sequence[dict[str, Any]]) -> None:
     """One report as-is; several (a comparison) as {"version", "reports": [...]}."""
     data = reports[0] if len(reports) == 1 else {"version": REPORT_VERSION, "reports": list(reports)}
     write_json_atomic(path, data)
-
-
-def report_table(reports: Sequence[dict[str, Any]], names: Sequence[str]) -> Table:
-    """One report: overall and per-speaker columns. Several: one column per report.
-
-    The "vs" column says what each measure was compared with (truth or source); rows no
-    report has a value for (SSIM without a truth, say) are left out, and a judge that did
-    not run is named in the caption.
-    """
-    first = reports[0]
-    reference = "truth" if first.get("truth") else "source"
-    title = "faceswap eval, against the truth" if reference == "truth" else \
-        "faceswap eval, no truth: against the source"
-    table = Table(title=title, show_lines=False)
-    table.add_column("metric")
-    table.add_column("vs")
-    if len(reports) == 1:
-        columns = [("overall", first["overall"], first)] + [
-            (name, values, first) for name, values in first["per_speaker"].items()]
-    else:
-        columns = [(name, r["overall"], r) for name, r in zip(names, reports)]
-    for title, _, _ in columns:
-        table.add_column(title, justify="right")
-    table.add_column("target", justify="right")
-    refs: Mapping[str, str] = first.get("reference", {})
-    for key, (label, fmt) in _ROWS.items():
-        values = [v.get(key) for _, v, _ in columns]
-        if all(v is None for v in values):
-            continue
-        cells = [_cell(v, fmt, r["targets"].get(key)) for v, (_, _, r) in zip(values, columns)]
-        target = first["targets"].get(key)
-        table.add_row(label, refs.get(key, ""), *cells, target["target"] if target else "")
-    notes = {r["judge"].get("note") for r in reports if not r.get("judge", {}).get("model")}
-    if notes - {None}:
-        table.caption = f"pretrained embedding skipped: {'; '.join(sorted(notes - {None}))}"
-    return table
-
-
-def print_reports(console: Console, reports: Sequence[dict[str, Any]], names: Sequence[str]) -> None:
-    console.print(report_table(reports, names))
-    for name, report in zip(names, reports):
-        met = [k for k, t in report["targets"].items() if t["met"]]
-        missed = [k for k, t in report["targets"].items() if not t["met"]]
-        prefix = f"{name}: " if len(reports) > 1 else ""
-        console.print(
-            f"{prefix}targets met: {', '.join(met) or 'none'}"
-            + (f"; missed: {', '.join(missed)}" if missed else "")
-        )
 
 
 def write_strip(path: Path, results: Sequence[EvalResult], names: Sequence[str]) -> None:
@@ -260,21 +184,11 @@ def write_strip(path: Path, results: Sequence[EvalResult], names: Sequence[str])
             raise OSError(f"cannot write {path}")
 
 
-def _met(value: Any, op: str, threshold: float) -> bool:
+def met(value: Any, op: str, threshold: float) -> bool:
+    """Whether ``value`` meets a target (``op`` is ">=" or "<="); nothing measured misses."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return False
     return bool(value >= threshold if op == ">=" else value <= threshold)
-
-
-def _cell(value: Any, fmt: str, target: Mapping[str, Any] | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    text = fmt.format(value)
-    if target is None:
-        return text
-    op, threshold = target["target"].split()
-    ok = _met(value, op, float(threshold))
-    return f"[green]{text}[/green]" if ok else f"[red]{text}[/red]"
 
 
 def _clean(value: Any) -> Any:

@@ -1,17 +1,18 @@
 """What ``faceswap eval`` does, step by step: find the inputs (a truth, or none for real
 footage), get the classifier and the optional pretrained embedding, render what needs
-rendering, score every candidate, and write the table, strip and JSON."""
+rendering, score every candidate, and write the strip and JSON.
+
+It draws nothing: notices (str) and progress (EvalProgress) go to ``EvalRequest.report``, and
+the reports come back (and go out) as an EvalSummary; ``commands/eval.py`` shows them."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from typing import Any, Literal, Union
 
 from faceswap_gan.config import Pipeline, load_pipeline
 from faceswap_gan.device import resolve_device
@@ -20,14 +21,34 @@ from faceswap_gan.evaluation.crops import OnFace, folder_crops, speaker_crops
 from faceswap_gan.evaluation.evaluate import EvalResult, evaluate_videos
 from faceswap_gan.evaluation.identity import IdentityClassifier, cached_identity_classifier
 from faceswap_gan.evaluation.judge import EmbeddingJudge, SpeakerMeans, load_embedder
-from faceswap_gan.evaluation.report import (
-    build_report,
-    print_reports,
-    write_report_json,
-    write_strip,
-)
+from faceswap_gan.evaluation.report import build_report, write_report_json, write_strip
 from faceswap_gan.evaluation.truth import load_truth_record
 from faceswap_gan.workspace import Workspace
+
+
+@dataclass
+class EvalProgress:
+    """Sent while a candidate is rendered or scored: which step, whose, and how far (frames).
+    Each step starts with done=0, total=None (the frame count is not known yet)."""
+
+    stage: Literal["render", "score"]
+    name: str  # render: the clip's file name; score: the candidate's name
+    done: int
+    total: int | None
+
+
+@dataclass
+class EvalSummary:
+    """Every candidate's report, in order. Sent once all are scored, before the strip and the
+    JSON are written (a notice follows each file); also what ``run_eval`` returns."""
+
+    names: list[str]  # the candidates' names (the table's columns when there are several)
+    reports: list[dict[str, Any]]  # report.build_report's, one per candidate
+    strip: Path
+    json_path: Path | None
+
+
+Report = Callable[[Union[str, EvalProgress, EvalSummary]], None]
 
 
 @dataclass
@@ -45,6 +66,9 @@ class EvalRequest:
     strip_path: Path | None = None
     device: str = "auto"
     seed: int = 0
+    # What the run reports, for the caller to show: notices (str; a warning starts with
+    # "warning:"), EvalProgress while rendering and scoring, and the EvalSummary.
+    report: Report | None = None
 
 
 @dataclass
@@ -57,11 +81,15 @@ class Candidate:
     recipe: Pipeline | None = None
 
 
-def run_eval(request: EvalRequest, workspace: Workspace, pipeline: Pipeline,
-             console: Console) -> list[dict[str, Any]]:
-    """Run a whole eval; returns the reports (one per candidate)."""
+def run_eval(request: EvalRequest, workspace: Workspace, pipeline: Pipeline) -> EvalSummary:
+    """Run a whole eval; returns (and reports) the candidates' reports, one each."""
+
+    def report(event: str | EvalProgress | EvalSummary) -> None:
+        if request.report is not None:
+            request.report(event)
+
     clip = _existing(request.clip, "clip")
-    truth = _truth(request, clip, console)
+    truth = _truth(request, clip, report)
     for path in request.rendered:
         _existing(path, "rendered video")
     device = resolve_device(request.device)
@@ -72,36 +100,37 @@ def run_eval(request: EvalRequest, workspace: Workspace, pipeline: Pipeline,
         needed, named_by = (record.speakers() if record else set()), "the truth shows"
     else:
         needed, named_by = ({request.target} if request.target else set()), "--target"
-    means, judge_note = _speaker_means(request, console)
-    classifier = _classifier(request, clip, workspace, device, console, needed=needed,
+    means, judge_note = _speaker_means(request, report)
+    classifier = _classifier(request, clip, workspace, device, report, needed=needed,
                              on_face=means.add if means is not None else None,
                              pairwise=truth is None and request.target is None,
                              named_by=named_by)
-    judge = _judge(means, console)
+    judge = _judge(means, report)
 
     results: list[EvalResult] = []
     reports = []
     for cand in candidates:
-        rendered = cand.rendered or _render(cand, clip, workspace, pipeline, request, console)
-        result = _score(clip, truth, rendered, classifier, record, console, cand.name,
+        rendered = cand.rendered or _render(cand, clip, workspace, pipeline, request, report)
+        result = _score(clip, truth, rendered, classifier, record, report, cand.name,
                         pipeline.extract.cut_threshold, request, judge)
         results.append(result)
-        report = build_report(result, model=cand.model, judge_note=judge_note)
-        report["recipe"] = cand.recipe.name if cand.recipe else None
-        reports.append(report)
+        scores = build_report(result, model=cand.model, judge_note=judge_note)
+        scores["recipe"] = cand.recipe.name if cand.recipe else None
+        reports.append(scores)
 
     names = [c.name for c in candidates]
-    print_reports(console, reports, names)
     strip = request.strip_path or workspace.eval_dir / f"{clip.stem}_strip.png"
+    summary = EvalSummary(names, reports, strip, request.json_path)
+    report(summary)  # the scores are shown before the files are written
     write_strip(strip, results, names)
-    console.print(f"strip: {strip}")
+    report(f"strip: {strip}")
     if request.json_path is not None:
         write_report_json(request.json_path, reports)
-        console.print(f"report: {request.json_path}")
-    return reports
+        report(f"report: {request.json_path}")
+    return summary
 
 
-def _truth(request: EvalRequest, clip: Path, console: Console) -> Path | None:
+def _truth(request: EvalRequest, clip: Path, report: Report) -> Path | None:
     """--truth, else the sample set's truth beside the clip, else None (score vs the source)."""
     if request.no_truth:
         if request.truth is not None:
@@ -113,37 +142,37 @@ def _truth(request: EvalRequest, clip: Path, console: Console) -> Path | None:
         found = default_truth(clip)
         truth = found if found.is_file() else None
     if truth is None:
-        console.print("no truth clip: scoring each swapped face against its source face "
-                      "(identity by the classifier, the rest by the source)")
+        report("no truth clip: scoring each swapped face against its source face "
+               "(identity by the classifier, the rest by the source)")
     elif request.target is not None:
         raise FaceswapError("--target is for eval without a truth (the truth names each face's "
                             "target): add --no-truth to score against the source instead")
     return truth
 
 
-def _speaker_means(request: EvalRequest, console: Console) -> tuple[SpeakerMeans | None, str | None]:
+def _speaker_means(request: EvalRequest, report: Report) -> tuple[SpeakerMeans | None, str | None]:
     """A collector of each speaker's mean pretrained embedding, or None and why not."""
     if request.judge_every <= 0:
         return None, "turned off (--judge-every 0)"
     embedder, note = load_embedder()
     if embedder is None:
-        console.print(f"pretrained embedding skipped: {note}")
+        report(f"pretrained embedding skipped: {note}")
         return None, note
     return SpeakerMeans(embedder), None
 
 
-def _judge(means: SpeakerMeans | None, console: Console) -> EmbeddingJudge | None:
+def _judge(means: SpeakerMeans | None, report: Report) -> EmbeddingJudge | None:
     if means is None:
         return None
     judge = means.judge()
-    console.print("pretrained embedding (dlib ResNet): speaker means from "
-                  + ", ".join(f"{n} {judge.counts.get(n, 0)}" for n in sorted(judge.means))
-                  + " real faces")
+    report("pretrained embedding (dlib ResNet): speaker means from "
+           + ", ".join(f"{n} {judge.counts.get(n, 0)}" for n in sorted(judge.means))
+           + " real faces")
     return judge
 
 
 def _classifier(request: EvalRequest, clip: Path, workspace: Workspace, device: Any,
-                console: Console, needed: set[str], on_face: OnFace | None = None,
+                report: Report, needed: set[str], on_face: OnFace | None = None,
                 pairwise: bool = False, named_by: str = "the truth shows") -> IdentityClassifier:
     """Trained on --speaker-clip clips, else the sample set's, else workspace/faces/.
 
@@ -157,7 +186,7 @@ def _classifier(request: EvalRequest, clip: Path, workspace: Workspace, device: 
         for name, path in clips.items():
             _existing(path, f"clip of speaker '{name}'")
         _check_speakers(set(clips), needed, pairwise, named_by)
-        console.print(f"identity classifier: learning {', '.join(sorted(clips))} from their clips")
+        report(f"identity classifier: learning {', '.join(sorted(clips))} from their clips")
         crops = speaker_crops(clips, on_face=on_face)
     else:
         speakers = workspace.speakers()
@@ -167,15 +196,14 @@ def _classifier(request: EvalRequest, clip: Path, workspace: Workspace, device: 
                 "--speaker-clip NAME=PATH for each speaker (or extract their faces first)"
             )
         _check_speakers(set(speakers), needed, pairwise, named_by)
-        console.print(f"identity classifier: learning {', '.join(speakers)} from "
-                      f"{workspace.faces_dir}")
+        report(f"identity classifier: learning {', '.join(speakers)} from {workspace.faces_dir}")
         crops = folder_crops({s: workspace.speaker_faces_dir(s) for s in speakers},
                              on_face=on_face)
     classifier = cached_identity_classifier(crops, workspace.eval_dir, device, seed=request.seed)
-    console.print(f"identity classifier: {classifier.heldout_accuracy:.1%} on held-out real crops")
+    report(f"identity classifier: {classifier.heldout_accuracy:.1%} on held-out real crops")
     if classifier.heldout_accuracy < 0.9:
-        console.print("[yellow]warning: the identity classifier is unsure of these speakers; "
-                      "treat the identity numbers with care (more or longer clips help)[/yellow]")
+        report("warning: the identity classifier is unsure of these speakers; "
+               "treat the identity numbers with care (more or longer clips help)")
     return classifier
 
 
@@ -225,7 +253,7 @@ def _candidates(request: EvalRequest, pipeline: Pipeline) -> list[Candidate]:
 
 
 def _render(cand: Candidate, clip: Path, workspace: Workspace, pipeline: Pipeline,
-            request: EvalRequest, console: Console) -> Path:
+            request: EvalRequest, report: Report) -> Path:
     """Swap every speaker in ``clip`` to the other with the candidate's model and recipe."""
     from faceswap_gan.evaluation.render import render_swap
 
@@ -236,27 +264,21 @@ def _render(cand: Candidate, clip: Path, workspace: Workspace, pipeline: Pipelin
     out = workspace.eval_dir / (
         f"{clip.stem}_{model}_{recipe.name}_{hashlib.sha1(settings).hexdigest()[:8]}.mp4"
     )
-    console.print(f"rendering {clip.name} with {cand.name} -> {out}")
-    return render_swap(clip, out, workspace, cand.model, recipe,
-                       request.device, console)
+    report(f"rendering {clip.name} with {cand.name} -> {out}")
+    return render_swap(clip, out, workspace, cand.model, recipe, request.device, notice=report,
+                       progress=lambda done, total: report(EvalProgress("render", clip.name, done, total)))
 
 
 def _score(clip: Path, truth: Path | None, rendered: Path, classifier: IdentityClassifier,
-           record: Any, console: Console, name: str, cut_threshold: float,
+           record: Any, report: Report, name: str, cut_threshold: float,
            request: EvalRequest, judge: EmbeddingJudge | None) -> EvalResult:
-    with Progress(
-        TextColumn(f"scoring {name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=console, transient=True,
-    ) as bar:
-        task = bar.add_task("score", total=None)
+    def progress(done: int, total: int | None) -> None:
+        report(EvalProgress("score", name, done, total))
 
-        def progress(done: int, total: int | None) -> None:
-            bar.update(task, completed=done, total=total)
-
-        return evaluate_videos(clip, truth, rendered, classifier, record,
-                               cut_threshold=cut_threshold, progress=progress,
-                               target=request.target, judge=judge,
-                               judge_every=request.judge_every)
+    progress(0, None)
+    return evaluate_videos(clip, truth, rendered, classifier, record,
+                           cut_threshold=cut_threshold, progress=progress,
+                           target=request.target, judge=judge, judge_every=request.judge_every)
 
 
 def _existing(path: Path, what: str) -> Path:

@@ -227,7 +227,7 @@ def _remove_crops_after(workspace: Workspace, staging: Path, sid: str, last_done
     the temporary crop files a killed run left (the caller holds the source's lock)."""
     crop_stem = rf"{re.escape(sid)}_f(\d+)_t(\d+)"
     pattern = re.compile(rf"^{crop_stem}\.png$")
-    folders = [d for d in (staging, _unknown_dir(workspace)) if d.is_dir()]
+    folders = [d for d in (staging, workspace.unknown_dir) if d.is_dir()]
     if workspace.faces_dir.is_dir():
         folders += [d for d in workspace.faces_dir.iterdir() if d.is_dir()]
     for folder in folders:
@@ -280,12 +280,6 @@ class _Tally:
             "crops": dict(sorted((crops if crops is not None else self.crops).items())),
             "filtered": dict(sorted(self.flags.items())),
         }
-
-
-def _unknown_dir(workspace: Workspace) -> Path:
-    from faceswap_gan.models.gate import unknown_dir
-
-    return unknown_dir(workspace)
 
 
 def _fill_summary(summary: ExtractSummary, counts: dict) -> None:
@@ -549,7 +543,7 @@ def _run(
             face["speaker"] = None if name == UNKNOWN else name
             if face.get("crop"):
                 file = Path(face["crop"]).name
-                folder = _unknown_dir(workspace) if name == UNKNOWN else \
+                folder = workspace.unknown_dir if name == UNKNOWN else \
                     workspace.speaker_faces_dir(name) if name else None
                 face["crop"] = str(folder.relative_to(workspace.root) / file) if folder else None
             return face
@@ -574,7 +568,7 @@ def _staged_or_moved(workspace: Workspace, rel: str) -> Path:
     if path.exists():
         return path
     for moved in [*workspace.faces_dir.glob(f"*/{path.name}"),
-                  *_unknown_dir(workspace).glob(path.name)]:
+                  *workspace.unknown_dir.glob(path.name)]:
         return moved
     return path
 
@@ -616,7 +610,7 @@ def _name_tracks(
     sheets: dict[str, list[Path]] = defaultdict(list)
     for track, paths in tracks.items():
         speaker = names.get(track)
-        folder = _unknown_dir(workspace) if speaker == UNKNOWN else workspace.speaker_faces_dir(speaker)
+        folder = workspace.unknown_dir if speaker == UNKNOWN else workspace.speaker_faces_dir(speaker)
         for rel in paths:
             current = _staged_or_moved(workspace, rel)
             dest = folder / current.name

@@ -38,8 +38,6 @@ TEMPLATE_EYE_UNITS = np.array(
 FACE_CENTER_EYE_UNITS = np.array([0.0, 0.49])
 FACE_SIDE_EYE_UNITS = 2.52
 
-CROP_SIZES = (32, 64, 128, 256)
-
 
 def _unit_to_crop(crop_size: int, padding: float) -> tuple[float, np.ndarray]:
     """Scale and offset taking eye units to crop pixels."""

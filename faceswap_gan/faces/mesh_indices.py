@@ -34,6 +34,22 @@ RIGHT_IRIS: tuple[int, ...] = (469, 470, 471, 472)
 LEFT_IRIS: tuple[int, ...] = (474, 475, 476, 477)
 RIGHT_IRIS_CENTER = 468
 LEFT_IRIS_CENTER = 473
+# Centre and ring together: the five iris points that move with the eyeball.
+RIGHT_IRIS_AND_CENTER: tuple[int, ...] = (RIGHT_IRIS_CENTER, *RIGHT_IRIS)
+LEFT_IRIS_AND_CENTER: tuple[int, ...] = (LEFT_IRIS_CENTER, *LEFT_IRIS)
+
+# Open lid lines (corners excluded), from the outer to the inner corner: the two halves of
+# each eye contour above.
+RIGHT_UPPER_LID: tuple[int, ...] = RIGHT_EYE[1:8]
+RIGHT_LOWER_LID: tuple[int, ...] = RIGHT_EYE[:8:-1]
+LEFT_UPPER_LID: tuple[int, ...] = LEFT_EYE[1:8]
+LEFT_LOWER_LID: tuple[int, ...] = LEFT_EYE[:8:-1]
+# The skin fold just above each upper lid, point for point along it (outer to inner).
+RIGHT_UPPER_CREASE: tuple[int, ...] = (247, 30, 29, 27, 28, 56, 190)
+LEFT_UPPER_CREASE: tuple[int, ...] = (467, 260, 259, 257, 258, 286, 414)
+# (upper, lower) lid points facing each other across the middle of each eye.
+RIGHT_EYE_LIDS: tuple[tuple[int, int], ...] = tuple(zip(RIGHT_UPPER_LID[2:5], RIGHT_LOWER_LID[2:5]))
+LEFT_EYE_LIDS: tuple[tuple[int, int], ...] = tuple(zip(LEFT_UPPER_LID[2:5], LEFT_LOWER_LID[2:5]))
 
 # Lips: outer and inner closed contours, starting at the right mouth corner.
 LIPS_OUTER: tuple[int, ...] = (
@@ -43,6 +59,14 @@ LIPS_INNER: tuple[int, ...] = (
     78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191,
 )
 MOUTH_CORNERS: tuple[int, int] = (61, 291)  # right, left
+# Open lip lines from the right to the left mouth corner (corners included): the upper and
+# lower halves of the two contours above.
+LIPS_INNER_UPPER: tuple[int, ...] = LIPS_INNER[:1] + LIPS_INNER[:9:-1]
+LIPS_INNER_LOWER: tuple[int, ...] = LIPS_INNER[:11]
+LIPS_OUTER_UPPER: tuple[int, ...] = LIPS_OUTER[:1] + LIPS_OUTER[:9:-1]
+LIPS_OUTER_LOWER: tuple[int, ...] = LIPS_OUTER[:11]
+# (upper, lower) inner-lip points facing each other across the middle of the mouth.
+INNER_LIP_PAIRS: tuple[tuple[int, int], ...] = tuple(zip(LIPS_INNER_UPPER[4:7], LIPS_INNER_LOWER[4:7]))
 UPPER_LIP_INNER = 13
 LOWER_LIP_INNER = 14
 
@@ -57,6 +81,19 @@ CHIN = 152
 FOREHEAD = 10
 RIGHT_CHEEK_EDGE = 234  # face-oval points at the widest part of the face (pose estimate)
 LEFT_CHEEK_EDGE = 454
+
+# Point pairs the head pose is measured on: symmetric (subject's right, subject's left) pairs
+# give the face's left-right axis, midline (top, bottom) pairs its up-down axis.
+SYMMETRIC_PAIRS: tuple[tuple[int, int], ...] = (
+    (RIGHT_EYE_CORNERS[0], LEFT_EYE_CORNERS[0]),
+    (RIGHT_EYE_CORNERS[1], LEFT_EYE_CORNERS[1]),
+    MOUTH_CORNERS,
+    (RIGHT_CHEEK_EDGE, LEFT_CHEEK_EDGE),
+    (93, 323),
+    (127, 356),
+    (58, 288),
+)
+MIDLINE_PAIRS: tuple[tuple[int, int], ...] = ((FOREHEAD, CHIN), (NOSE_BRIDGE, 17), (151, 200), (6, 2))
 
 # Points the alignment fits a similarity transform to: the four eye corners, the nose bridge
 # and the mouth corners. All lie near one plane and move little with speech; the eye corners

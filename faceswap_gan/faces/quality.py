@@ -16,7 +16,7 @@ from faceswap_gan.config import ExtractConfig
 from faceswap_gan.faces import mesh_indices as mi
 
 BLUR_REFERENCE_SIZE = 64  # blur is measured at this crop size so thresholds hold for any crop size
-FRONTAL_PITCH_OFFSET = 10.0  # degrees the chin-forehead line leans back in MediaPipe's z on a level face
+FRONTAL_PITCH_OFFSET = 6.7  # degrees the mesh's up-down axis leans back in MediaPipe's z on a level face
 
 FLAG_SMALL = "small"
 FLAG_BLURRED = "blurred"
@@ -53,22 +53,33 @@ def blur_score(crop: np.ndarray) -> float:
 
 
 def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
-    """(yaw, pitch, roll) in degrees from the mesh's 3D points (a coarse but cheap estimate).
+    """(yaw, pitch, roll) in degrees from the mesh's own 3D points; the one pose measure.
 
-    Yaw is the angle of the cheek-to-cheek line in the x-z plane, pitch that of the
-    forehead-to-chin line in the y-z plane (less the lean a level face shows), roll that of
-    the cheek-to-cheek line in the image. Signs follow faceswap_gan.synthetic' records. Yaw and
-    pitch read low (on the sample clips about 0.4x and 0.6x the recorded angle, roll about
-    0.9x); the pose filter's thresholds are in these units.
+    The face's left-right and up-down axes are averaged over symmetric and midline point
+    pairs in 3D (MediaPipe's z is in the same pixel units as x), made orthonormal, and the
+    rotation they form is decomposed (yaw about the vertical, then pitch about the
+    horizontal, then roll in the image plane). Signs follow faceswap_gan.synthetic' records
+    (yaw > 0: nose towards the image's right; pitch > 0: nose up; roll > 0: clockwise), and a
+    level frontal face reads about (0, 0, 0) (FRONTAL_PITCH_OFFSET). No canonical face model
+    is needed (the mediapipe wheel ships none as data). Used by the extract's pose filter and
+    by the eval's pose error (faceswap_gan.evaluation.metrics).
     """
-    p = np.asarray(landmarks, dtype=np.float64)
-    across = p[mi.LEFT_CHEEK_EDGE] - p[mi.RIGHT_CHEEK_EDGE]
-    down = p[mi.CHIN] - p[mi.FOREHEAD]
-    yaw = math.degrees(math.atan2(across[2], across[0]))
-    # Chin up brings the chin nearer (smaller z) than the forehead: a negative lean.
-    pitch = FRONTAL_PITCH_OFFSET - math.degrees(math.atan2(down[2], down[1]))
-    roll = math.degrees(math.atan2(across[1], across[0]))
-    return yaw, pitch, roll
+    pts = np.asarray(landmarks, dtype=np.float64)[:, :3]
+    x_axis = sum(_unit(pts[b] - pts[a]) for a, b in mi.SYMMETRIC_PAIRS)
+    y_axis = sum(_unit(pts[b] - pts[a]) for a, b in mi.MIDLINE_PAIRS)
+    x_axis = _unit(x_axis)
+    y_axis = _unit(y_axis - x_axis * float(np.dot(y_axis, x_axis)))
+    z_axis = np.cross(x_axis, y_axis)
+    rot = np.stack([x_axis, y_axis, z_axis], axis=1)  # columns: face axes in image space
+    yaw = math.atan2(-float(rot[0, 2]), float(rot[2, 2]))
+    pitch = math.asin(float(np.clip(rot[1, 2], -1.0, 1.0)))
+    roll = math.atan2(float(rot[1, 0]), float(rot[1, 1]))
+    return math.degrees(yaw), math.degrees(pitch) + FRONTAL_PITCH_OFFSET, math.degrees(roll)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = float(np.linalg.norm(v))
+    return v / n if n > 1e-12 else v
 
 
 def assess(landmarks: np.ndarray, crop: np.ndarray, config: ExtractConfig) -> FaceQuality:

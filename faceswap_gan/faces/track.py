@@ -11,6 +11,7 @@ no track covers start a track (or revive a track lost a few frames ago, keeping 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -121,6 +122,19 @@ class FaceTracker:
             self._since_detect += 1
         self._drop_duplicates()
         return self._emit(frame)
+
+    def can_skip(self, frame: VideoFrame) -> bool:
+        """Whether ``frame`` may take its faces from its neighbours (``interpolate_faces``)
+        instead of a mesh of its own: tracks are live, no detection is due, and it starts no
+        new shot. A True answer counts the frame as seen (the next frame's cut reference)."""
+        if not self.tracks or self._lost_last_frame \
+                or self._since_detect + 1 >= max(1, self.config.detect_every):
+            return False
+        hist = frame_histogram(frame.image)
+        if self._prev_hist is None or histogram_distance(self._prev_hist, hist) > self.config.cut_threshold:
+            return False  # update() measures it again and resets the tracks
+        self._prev_hist = hist
+        return True
 
     def reset_tracks(self) -> None:
         """End every track (a shot cut): new faces get new ids."""
@@ -236,3 +250,50 @@ class FaceTracker:
                 )
             )
         return faces
+
+
+def interpolate_faces(frame: VideoFrame, before: list[TrackedFace],
+                      after: list[TrackedFace]) -> list[TrackedFace]:
+    """The faces of a frame between two tracked ones, landmarks interpolated in time.
+
+    A track in both gets the blend of its two meshes; one lost at the later frame keeps its
+    last mesh; one that starts at the later frame is left out (it may not be there yet)."""
+    later = {f.track_id: f for f in after}
+    faces = []
+    for b in before:
+        a = later.get(b.track_id)
+        landmarks = b.landmarks
+        if a is not None:
+            span = a.timestamp - b.timestamp
+            w = (frame.timestamp - b.timestamp) / span if span > 0 else 0.5
+            landmarks = (b.landmarks + np.float32(w) * (a.landmarks - b.landmarks)).astype(np.float32)
+        faces.append(TrackedFace(
+            frame_index=frame.index, timestamp=frame.timestamp, track_id=b.track_id,
+            box=landmark_box(landmarks), score=b.score, landmarks=landmarks, speaker=b.speaker,
+        ))
+    return faces
+
+
+def track_stream(frames: Iterable[VideoFrame], tracker: FaceTracker,
+                 mesh_every: int = 1) -> Iterator[tuple[VideoFrame, list[TrackedFace], bool]]:
+    """(frame, faces, cut) for every frame, in order, meshing only every ``mesh_every``-th.
+
+    Up to ``mesh_every - 1`` frames in a row wait for the next meshed frame and take their
+    landmarks interpolated between the two (``FaceTracker.can_skip`` says which may: never a
+    cut, a frame due a detection, or one after a lost track). Render's look-ahead makes the
+    wait free; extract meshes every frame."""
+    held: list[VideoFrame] = []
+    before: list[TrackedFace] = []
+    for frame in frames:
+        if len(held) < mesh_every - 1 and before and tracker.can_skip(frame):
+            held.append(frame)
+            continue
+        faces = tracker.update(frame)
+        cut = tracker.last_frame_was_cut
+        for waiting in held:
+            yield waiting, interpolate_faces(waiting, before, faces), False
+        held = []
+        yield frame, faces, cut
+        before = faces
+    for frame in held:  # the stream ended before the next mesh: mesh these
+        yield frame, tracker.update(frame), tracker.last_frame_was_cut

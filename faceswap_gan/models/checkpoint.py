@@ -35,6 +35,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from faceswap_gan import __version__
+from faceswap_gan.config import ExtractConfig
 from faceswap_gan.errors import FaceswapError
 from faceswap_gan.fileio import atomic_path, usual_modes
 from faceswap_gan.models.networks import (
@@ -65,6 +66,12 @@ class FaceModel:
     z_dim: int
     meta: dict[str, Any] = field(default_factory=dict)
     gate: Any = None  # models.gate.SpeakerGate: who is a speaker; None: every face is one
+
+    @property
+    def padding(self) -> float:
+        """The crop padding the model was trained on (its pipeline's extract.padding)."""
+        stored = (self.meta.get("pipeline") or {}).get("extract") or {}
+        return float(stored.get("padding", ExtractConfig.padding))
 
     def label_of(self, speaker: str) -> int:
         """The class index of a speaker; an unknown name lists the known ones."""

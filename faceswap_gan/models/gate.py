@@ -13,7 +13,7 @@ Embeddings, best first (``EMBEDDINGS``):
 - ``identity``: the pooled penultimate features of eval's identity classifier
   (``evaluation/identity.py``) trained on the speakers' crops when the gate is fitted; its
   weights are saved in the gate. Chosen over the trained D's trunk features, which told
-  Reagan from Obama and Lieu far worse (``benchmarks/gate.py``; docs/ARCHITECTURE.md).
+  Reagan from Obama and Lieu far worse (``benchmarks/gate.py``; docs/DESIGN.md).
 - ``appearance``: the cheap Lab feature (``faces/assign.py``); extract's fallback (it has
   no speakers' crops to train on before it has grouped them).
 
@@ -58,6 +58,17 @@ MAX_CROPS = 300  # per speaker: evenly spread over the speaker's crops (time ord
 MAX_UNKNOWN = 300
 POSITIVE_MARGIN = 2.0  # the threshold is at most this times the held-out crops' 99th percentile
 TRACK_FRAMES = 12  # frames of a track that decide it (render's look-ahead)
+# Of those, every 3rd is embedded: neighbouring frames are near-duplicates, and dlib's
+# embedding costs about 120 ms a crop on a CPU (the whole decision: 4 crops, not 12).
+TRACK_STRIDE = 3
+TRACK_EMBEDDINGS = len(range(0, TRACK_FRAMES, TRACK_STRIDE))
+# A track whose first crops are already far from the threshold is decided on them (one dlib
+# call instead of four): nearest speaker within EARLY_ACCEPT x threshold and every other
+# speaker beyond the threshold, or every speaker beyond EARLY_REJECT x threshold. Both lie
+# outside the calibration's gap (held-out speakers' 99th percentile about 0.7 x threshold,
+# strangers' and impostors' 1st percentile about 1.4 x).
+EARLY_ACCEPT = 0.6
+EARLY_REJECT = 1.6
 DLIB_SIZE = 256  # crops are enlarged to this before dlib's 5-point predictor and ResNet
 # The face oval's extent in eye units (faces/align.py): the box dlib is given in a crop.
 _OVAL_X = (-1.12, 1.12)
@@ -211,7 +222,7 @@ def _split(items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return items[:-n_test], items[-n_test:]
 
 
-def track_means(scores: np.ndarray, frames: int = 8) -> np.ndarray:
+def track_means(scores: np.ndarray, frames: int = TRACK_EMBEDDINGS) -> np.ndarray:
     """Mean score of consecutive runs of ``frames`` rows: what a track decision sees."""
     n = len(scores) // frames
     if n == 0:
@@ -305,6 +316,21 @@ class TrackVerdict:
     speaker: int | None  # nearest speaker's label (None: no frames seen)
     known: bool  # one of the model's speakers
     score: float  # mean normalised distance to that speaker over the track's frames
+
+
+def early_verdict(model: GateModel, scores: np.ndarray) -> TrackVerdict | None:
+    """The decision from a track's first frames when they leave no doubt, else None."""
+    if len(scores) == 0:
+        return None
+    mean = np.asarray(scores, float).mean(axis=0)
+    order = np.argsort(mean)
+    best = float(mean[order[0]])
+    others_out = len(mean) == 1 or float(mean[order[1]]) > model.threshold
+    if best <= EARLY_ACCEPT * model.threshold and others_out:
+        return TrackVerdict(int(order[0]), True, best)
+    if best >= EARLY_REJECT * model.threshold:
+        return TrackVerdict(int(order[0]), False, best)
+    return None
 
 
 def verdict(model: GateModel, scores: np.ndarray) -> TrackVerdict:
@@ -483,25 +509,19 @@ def read_crops(folder: Path, size: int, limit: int) -> np.ndarray:
     return np.stack([read_crop(Path(p), size) for p in chosen])
 
 
-def unknown_dir(workspace: Any) -> Path:
-    """``workspace/unknown/``: crops extract set aside as nobody's (never training data)."""
-    return Path(workspace.root) / UNKNOWN
-
-
 def build_gate(workspace: Any, model: Any, model_dir: Path | None = None,
                progress: Progress | None = None) -> SpeakerGate:
     """Fit the gate of a loaded model from the workspace's crops of its speakers and the
     workspace's unknown faces; saved into ``model_dir`` when given."""
     size = int(model.size)
-    stored = ((model.meta.get("pipeline") or {}).get("extract") or {})
-    padding = float(stored.get("padding", 0.25))
+    padding = model.padding
     crops = {}
     for name in model.speakers:
         crops[name] = read_crops(workspace.speaker_faces_dir(name), size, MAX_CROPS)
         if len(crops[name]) < 5:
             raise FaceswapError(f"cannot fit the speaker gate: too few crops of '{name}' in "
                                 f"{workspace.speaker_faces_dir(name)}")
-    unknown = read_crops(unknown_dir(workspace), size, MAX_UNKNOWN)
+    unknown = read_crops(workspace.unknown_dir, size, MAX_UNKNOWN)
     gate = fit_gate(crops, size, padding, unknown=unknown, progress=progress)
     if model_dir is not None:
         save_gate(gate, model_dir)

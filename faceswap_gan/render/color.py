@@ -11,14 +11,15 @@ same size: statistics are taken only where the mask is set, so the background of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from faceswap_gan.config import COLOR_MODES
 from faceswap_gan.errors import FaceswapError
 
-COLOR_MODES = ("lab", "hist", "none")
 # Below this many masked pixels the statistics are noise; the crop is left as it is.
 _MIN_PIXELS = 16
 # A channel whose spread is this small (flat colour) is shifted, not scaled.
@@ -56,10 +57,11 @@ def lab_stats(image: np.ndarray, mask: np.ndarray) -> ColorStats | None:
 
 
 def _stats_of(lab: np.ndarray, mask: np.ndarray) -> ColorStats | None:
-    pixels = lab[mask > 0.5]
-    if len(pixels) < _MIN_PIXELS:
+    inside = (mask > 0.5).astype(np.uint8)
+    if cv2.countNonZero(inside) < _MIN_PIXELS:
         return None
-    return ColorStats(mean=pixels.mean(axis=0), std=pixels.std(axis=0))
+    mean, std = cv2.meanStdDev(lab, mask=inside)  # 10x faster than numpy on a boolean index
+    return ColorStats(mean=mean.ravel().astype(np.float32), std=std.ravel().astype(np.float32))
 
 
 def transfer_lab(
@@ -107,13 +109,21 @@ def correct_color(
     original: np.ndarray,
     mask: np.ndarray,
     mode: str = "lab",
+    smooth: Callable[[ColorStats, ColorStats], tuple[ColorStats, ColorStats]] | None = None,
 ) -> np.ndarray:
-    """The generated crop recoloured towards the original crop (no temporal smoothing)."""
+    """The generated crop recoloured towards the original crop it replaces.
+
+    ``smooth`` (``lab`` only) takes the (original's, generated's) statistics and returns them
+    averaged over time (render's per-track smoothing); without it each crop stands alone."""
     if mode == "none":
         return generated
     if mode == "hist":
         return match_histograms(generated, original, mask)
     if mode == "lab":
-        reference = lab_stats(original, mask)
-        return generated if reference is None else transfer_lab(generated, mask, reference)
+        reference, own = lab_stats(original, mask), lab_stats(generated, mask)
+        if reference is None or own is None:
+            return generated
+        if smooth is not None:
+            reference, own = smooth(reference, own)
+        return transfer_lab(generated, mask, reference, own)
     raise FaceswapError(f"unknown colour mode '{mode}' (use {', '.join(COLOR_MODES)})")

@@ -9,36 +9,20 @@ Sizes are fractions of the face width, so the look is the same at any crop size.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import cv2
 import numpy as np
 
+from faceswap_gan.faces import mesh_indices as mi
+from faceswap_gan.faces.align import transform_points
 
-@lru_cache(maxsize=1)
-def _mesh_regions() -> tuple[np.ndarray, np.ndarray]:
-    """Face-oval and eyebrow landmark indices of MediaPipe's 478-point mesh."""
-    # The connection sets ship with mediapipe; reading them avoids copying index tables.
-    from mediapipe.python.solutions import face_mesh_connections as conn
-
-    def points(edges: frozenset) -> np.ndarray:
-        return np.array(sorted({i for edge in edges for i in edge}), dtype=np.int64)
-
-    oval = points(conn.FACEMESH_FACE_OVAL)
-    brows = points(conn.FACEMESH_LEFT_EYEBROW | conn.FACEMESH_RIGHT_EYEBROW)
-    return oval, brows
-
-
-def landmarks_to_crop(landmarks: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """(N, 2+) frame-pixel landmarks -> (N, 2) crop pixels through the (2, 3) frame->crop matrix."""
-    xy = np.asarray(landmarks, dtype=np.float64)[:, :2]
-    return xy @ np.asarray(matrix, dtype=np.float64)[:, :2].T + np.asarray(matrix)[:, 2]
+# The points the mask is drawn from (faces/mesh_indices.py, the one home of mesh indices).
+_OVAL = np.array(sorted(set(mi.FACE_OVAL)), dtype=np.int64)
+_BROWS = np.array(sorted(set(mi.EYEBROWS)), dtype=np.int64)
 
 
 def face_hull(points: np.ndarray) -> np.ndarray:
     """(K, 2) outline of the face from the eyebrows to the chin, in the points' coordinates."""
-    oval_idx, brow_idx = _mesh_regions()
-    oval, brows = points[oval_idx], points[brow_idx]
+    oval, brows = points[_OVAL], points[_BROWS]
     top = brows[:, 1].min()
     kept = np.concatenate([oval[oval[:, 1] >= top], brows])
     return cv2.convexHull(kept.astype(np.float32)).reshape(-1, 2)
@@ -57,8 +41,7 @@ def face_mask(
     """
     h, w = (size, size) if isinstance(size, int) else size
     hull = face_hull(np.asarray(points, dtype=np.float64)[:, :2])
-    oval_idx, _ = _mesh_regions()
-    face_width = float(np.ptp(np.asarray(points)[oval_idx, 0]))
+    face_width = float(np.ptp(np.asarray(points)[_OVAL, 0]))
     # Rasterise with 4 bits of sub-pixel precision: at 32-64 px crops whole pixels are coarse.
     shift = 4
     filled = np.zeros((h, w), dtype=np.uint8)
@@ -82,4 +65,4 @@ def crop_face_mask(
     feather: float = 0.08,
 ) -> np.ndarray:
     """The face mask in an aligned crop, from frame landmarks and the crop's frame->crop matrix."""
-    return face_mask(landmarks_to_crop(landmarks, matrix), crop_size, erode, feather)
+    return face_mask(transform_points(matrix, landmarks), crop_size, erode, feather)

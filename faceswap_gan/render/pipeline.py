@@ -1,13 +1,16 @@
 """``render_video``: the staged swap of a whole video.
 
-    decode (thread) -> track + align (per frame) -> chunk of frames -> E, G on batches of crops
-    -> inverse warp, colour, mask + blend (per face, inside its box) -> encode (thread)
+    decode (thread) -> track (thread; face mesh on every ``render.mesh_every``-th frame, the
+    frames between interpolated) -> chunk of frames -> align the faces that may change
+    -> who each track is (speaker gate, else D) -> E, G on the chunk's crops (one torch
+    thread on a CPU) -> colour, mask + blend inside each face's box -> encode (thread)
     + the input's audio packets copied into the output beside the video
 
 Frames are processed in chunks of ``render.batch_size`` frames: the crops of a chunk go
-through the networks together, and the chunk is the look-ahead used to decide which speaker
-a new track is (D's class head averaged over the track's crops so far). Memory is bounded
-by the chunk and the queues, not by the clip length.
+through the networks together, and the chunk is the look-ahead used to decide who a new
+track is (``TrackJudge``: the gate's scores, or D's class head, over its first frames).
+Whom each face becomes is ``render/target.py``'s: names are resolved to labels once. Memory
+is bounded by the chunk and the queues, not by the clip length.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,9 +29,21 @@ import torch
 from faceswap_gan import __version__
 from faceswap_gan.config import ExtractConfig, Pipeline
 from faceswap_gan.errors import FaceswapError
+from faceswap_gan.faces.track import FaceTracker, track_stream
 from faceswap_gan.faces.types import TrackedFace
 from faceswap_gan.fileio import output_lock
+from faceswap_gan.models.checkpoint import FaceModel
+from faceswap_gan.models.gate import (
+    TRACK_FRAMES,
+    TRACK_STRIDE,
+    GateModel,
+    TrackVerdict,
+    early_verdict,
+    verdict,
+)
+from faceswap_gan.models.inference import Translator
 from faceswap_gan.render.swap import FaceJob, FaceSwapper
+from faceswap_gan.render.target import ResolvedTarget, SwapTarget, resolve
 from faceswap_gan.render.temporal import TemporalSmoother
 from faceswap_gan.render.watermark import add_watermark
 from faceswap_gan.video.frames import VideoFrame
@@ -38,38 +53,6 @@ from faceswap_gan.video.threads import BackgroundIterator, ThreadedSink
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[["RenderProgress"], None]
-
-
-@dataclass
-class SwapTarget:
-    """Which faces become whom.
-
-    - ``to`` alone: every face of a trained speaker other than ``to`` becomes ``to``;
-    - ``swap``: each speaker's face becomes the other speaker of a two-speaker model;
-    - ``only``: only faces of that speaker are swapped (to ``to``, else to the other speaker).
-
-    With the model's speaker gate (``models/gate.py``), a track that is none of the trained
-    speakers (a moderator, the audience) is left alone, and the speaker of a track is the
-    gate's nearest; ``assign`` (``{"left": A, "right": B}``) names speakers by which half of
-    the frame a face is in instead. ``all_faces`` (or a model without a gate) takes every face
-    for a speaker, as before the gate: the speaker then comes from D's class head.
-    """
-
-    to: str | None = None
-    swap: bool = False
-    only: str | None = None
-    assign: dict[str, str] | None = None
-    all_faces: bool = False
-
-    def describe(self) -> str:
-        if self.swap:
-            return "swapped"
-        return self.to or f"not_{self.only}"
-
-    @property
-    def needs_speakers(self) -> bool:
-        """Whether the speaker of each face must be known without a gate (not for plain --to)."""
-        return self.swap or self.only is not None
 
 
 @dataclass
@@ -127,115 +110,88 @@ def check_output(input_path: Path, output_path: Path, overwrite: bool) -> None:
         raise FaceswapError(f"output must be an .mp4 file, got {output_path.name}")
 
 
-def extract_config_for(model: object, pipeline: Pipeline) -> ExtractConfig:
+def extract_config_for(model: FaceModel, pipeline: Pipeline) -> ExtractConfig:
     """The pipeline's tracking settings with the crop the model was trained on (size, padding):
     a face aligned differently from the training crops would not be the face E learned."""
-    meta = getattr(model, "meta", {}) or {}
-    stored = (meta.get("pipeline") or {}).get("extract") or {}
-    padding = stored.get("padding", pipeline.extract.padding)
-    return dataclasses.replace(pipeline.extract, crop_size=int(model.size),  # type: ignore[attr-defined]
-                               padding=float(padding))
+    return dataclasses.replace(pipeline.extract, crop_size=int(model.size), padding=model.padding)
 
 
-def check_target(model: object, target: SwapTarget) -> None:
-    """Reject impossible targets before any decoding starts."""
-    speakers = list(model.speakers)  # type: ignore[attr-defined]
-    chosen = [bool(target.to), target.swap, bool(target.only)]
-    if not any(chosen):
-        raise FaceswapError(f"say whom to swap to: --to SPEAKER, --swap or --only SPEAKER "
-                            f"(speakers: {', '.join(speakers)})")
-    if target.swap and (target.to or target.only):
-        raise FaceswapError("--swap cannot be combined with --to or --only")
-    for name in (target.to, target.only, *(target.assign or {}).values()):
-        if name:
-            model.label_of(name)
-    if (target.swap or (target.only and not target.to)) and len(speakers) != 2:
-        raise FaceswapError(
-            f"--swap/--only without --to needs a two-speaker model; this one has "
-            f"{len(speakers)} ({', '.join(speakers)}): use --to SPEAKER"
-        )
-    if target.only and target.to == target.only:
-        raise FaceswapError(f"--only {target.only} --to {target.to} would change nothing")
-    for side in target.assign or {}:
-        if side not in ("left", "right"):
-            raise FaceswapError(f"--assign takes left=SPEAKER,right=SPEAKER, got '{side}'")
-
-
-# Why a face was left as it was (RenderSummary.faces_left keys).
-LEFT_UNKNOWN = "not a trained speaker"
-LEFT_TARGET = "already the target speaker"
-LEFT_NOT_CHOSEN = "not the --only speaker"
-LEFT_NO_SIDE = "no speaker on its side"
 UNKNOWN_TRACK = "unknown"  # RenderSummary.track_speakers of a track that is nobody's
 
 
-@dataclass
-class TrackVerdict:
-    speaker: int | None  # label; None: not known (no vote yet)
-    known: bool  # one of the trained speakers (always True without a gate)
-
-
 class TrackJudge:
-    """Who each track is, decided once from its first ``enough`` crops and then kept for the
+    """Who each track is, decided once from its first ``frames`` frames and then kept for the
     whole track (so a track never flips mid-shot).
 
     Evidence per track: the speaker gate's scores (``models/gate.py``; the nearest speaker,
     and whether the mean score is within the gate's threshold), else D's class
-    log-probabilities summed. Render collects evidence one chunk ahead of what it blends, so a
-    track is decided on up to ``enough`` of its frames even when it starts at a chunk's end.
+    log-probabilities summed. Only every ``stride``-th frame's crop is looked at: neighbouring
+    frames are near-duplicates, and an embedding can cost 100 ms a crop (dlib on a CPU); and
+    a track whose first crops leave no doubt is decided on them (``gate.early_verdict``).
+    Render collects evidence one chunk ahead of what it blends, so a track is decided on up to
+    ``frames`` of its frames even when it starts at a chunk's end.
     """
 
-    def __init__(self, n_speakers: int, gate: object | None = None,
+    def __init__(self, n_speakers: int, gate: GateModel | None = None,
                  embed: Callable[[np.ndarray], np.ndarray] | None = None,
                  classify: Callable[[np.ndarray], np.ndarray] | None = None,
-                 enough: int = 12) -> None:
+                 frames: int = TRACK_FRAMES, stride: int = TRACK_STRIDE) -> None:
         self.n = n_speakers
         self.gate, self.embed, self.classify = gate, embed, classify
-        self.enough = enough
+        self.frames, self.stride = frames, max(1, stride)
         self._scores: dict[int, list[np.ndarray]] = {}
         self._votes: dict[int, np.ndarray] = {}
         self._counts: dict[int, int] = {}
         self._decided: dict[int, TrackVerdict] = {}
 
     def wants(self, track_id: int) -> bool:
-        return track_id not in self._decided and self._counts.get(track_id, 0) < self.enough
+        return track_id not in self._decided and self._counts.get(track_id, 0) < self.frames
 
     def add(self, jobs: list[FaceJob]) -> None:
         """Evidence from the crops of ``jobs`` (only tracks that still want it)."""
         chosen: list[FaceJob] = []
         for job in jobs:
             if self.wants(job.track_id):
-                self._counts[job.track_id] = self._counts.get(job.track_id, 0) + 1
-                chosen.append(job)
+                seen = self._counts.get(job.track_id, 0)
+                self._counts[job.track_id] = seen + 1
+                if seen % self.stride == 0:
+                    chosen.append(job)
         if not chosen:
             return
         crops = np.stack([j.crop.image for j in chosen])
         if self.gate is not None and self.embed is not None:
-            scores = self.gate.scores(self.embed(crops))  # type: ignore[attr-defined]
+            scores = self.gate.scores(self.embed(crops))
             for job, row in zip(chosen, scores):
                 self._scores.setdefault(job.track_id, []).append(row)
+            for track_id in {job.track_id for job in chosen}:
+                early = early_verdict(self.gate, np.stack(self._scores[track_id]))
+                if early is not None:
+                    self._decided[track_id] = early
         elif self.classify is not None:
             probs = self.classify(crops)
             for job, p in zip(chosen, probs):
                 self._votes[job.track_id] = self._votes.get(job.track_id, np.zeros(self.n)) \
                     + np.log(np.clip(p, 1e-6, 1.0))
 
+    def decided(self, track_id: int) -> TrackVerdict | None:
+        """The track's decision if it was taken, without taking it."""
+        return self._decided.get(track_id)
+
     def verdict(self, track_id: int) -> TrackVerdict:
         """The track's decision, taken now from the evidence so far and then kept."""
         if track_id in self._decided:
             return self._decided[track_id]
         if self.gate is not None:
-            from faceswap_gan.models.gate import verdict
-
             rows = self._scores.get(track_id)
-            v = verdict(self.gate, np.stack(rows)) if rows else None  # type: ignore[arg-type]
-            decided = TrackVerdict(None, False) if v is None else TrackVerdict(v.speaker, v.known)
+            decided = verdict(self.gate, np.stack(rows) if rows else np.zeros((0, self.n)))
         else:
             votes = self._votes.get(track_id)
-            decided = TrackVerdict(None if votes is None else int(np.argmax(votes)), True)
+            decided = TrackVerdict(None if votes is None else int(np.argmax(votes)), True,
+                                   float("nan"))
         if track_id in self._scores or track_id in self._votes or self.gate is None:
             self._decided[track_id] = decided
         return decided
+
 
 @dataclass
 class _FrameWork:
@@ -245,30 +201,31 @@ class _FrameWork:
 
 
 class _Chooser:
-    """Maps each face to a target label, or to None and the reason it is left alone."""
+    """Maps each face to a target label, or to None and the reason it is left alone.
 
-    def __init__(self, model: object, target: SwapTarget, translator: object, width: int,
-                 gate: object | None = None, embed: Callable | None = None) -> None:
-        self.model, self.target, self.translator, self.width = model, target, translator, width
-        self.speakers = list(model.speakers)  # type: ignore[attr-defined]
+    Who a face is now: ``--assign``'s side of the frame, else the track's verdict (the gate's,
+    or D's class head when the target needs speakers and there is no gate); a plain ``--to``
+    without a gate asks nobody and takes every face."""
+
+    def __init__(self, target: ResolvedTarget, translator: Translator, width: int,
+                 gate: GateModel | None = None, embed: Callable | None = None) -> None:
+        self.target, self.width = target, width
         self.gated = gate is not None
         classify = None
-        if not self.gated and target.needs_speakers and not target.assign:
-            classify = translator.classify  # type: ignore[attr-defined]
-        self.judge = TrackJudge(len(self.speakers), gate, embed, classify)
+        if not self.gated and target.needs_speakers and not target.assigned:
+            classify = translator.classify
+        self.judge = TrackJudge(len(target.speakers), gate, embed, classify,
+                                stride=TRACK_STRIDE if self.gated else 1)
         self.collects = self.gated or classify is not None
-        self.to_label = model.label_of(target.to) if target.to else None  # type: ignore[attr-defined]
-        self.only_label = model.label_of(target.only) if target.only else None  # type: ignore[attr-defined]
+        self.asks_who = self.gated or target.needs_speakers
 
     def vote(self, jobs: list[FaceJob]) -> None:
         if self.collects:
             self.judge.add(jobs)
 
     def speaker_of(self, face: TrackedFace) -> int | None:
-        if self.target.assign:
-            cx = 0.5 * (face.box[0] + face.box[2])
-            name = self.target.assign.get("left" if cx < self.width / 2 else "right")
-            return None if name is None else self.speakers.index(name)
+        if self.target.assigned:
+            return self.target.side_speaker(0.5 * (face.box[0] + face.box[2]), self.width)
         if not self.collects:
             return None
         return self.judge.verdict(face.track_id).speaker
@@ -276,47 +233,42 @@ class _Chooser:
     def known(self, face: TrackedFace) -> bool:
         return not self.gated or self.judge.verdict(face.track_id).known
 
+    def needs_crop(self, face: TrackedFace) -> bool:
+        """Whether the face may be swapped or its track still waits for a verdict; asks
+        nothing of an undecided track (its verdict waits for the look-ahead's evidence)."""
+        if self.collects and self.judge.decided(face.track_id) is None:
+            return True
+        return self.label_for(face)[0] is not None
+
     def label_for(self, face: TrackedFace) -> tuple[int | None, str | None]:
         """(target label, None), or (None, why the face is left as it was)."""
-        if not self.known(face):
-            return None, LEFT_UNKNOWN
-        if not self.gated and not self.target.needs_speakers:
-            return self.to_label, None  # plain --to without a gate: every face
-        current = self.speaker_of(face)
-        if current is None:
-            return None, LEFT_NO_SIDE if self.target.assign else LEFT_UNKNOWN
-        other = 1 - current if len(self.speakers) == 2 else None
-        if self.target.swap:
-            return other, None
-        if self.only_label is not None:
-            if current != self.only_label:
-                return None, LEFT_NOT_CHOSEN
-            return (self.to_label if self.to_label is not None else other), None
-        if current == self.to_label:
-            return None, LEFT_TARGET
-        return self.to_label, None
+        if not self.asks_who:
+            return self.target.to, None
+        return self.target.label_for(self.speaker_of(face), self.known(face))
 
 
 def render_video(
     input_path: str | os.PathLike,
     output_path: str | os.PathLike,
-    model: object,
+    model: FaceModel,
     pipeline: Pipeline,
-    target: SwapTarget,
+    target: SwapTarget | ResolvedTarget,
     device: torch.device,
     options: RenderOptions | None = None,
     progress: ProgressFn | None = None,
 ) -> RenderSummary:
     """Swap the faces in ``input_path`` and write ``output_path`` (H.264, audio copied).
 
-    ``model`` is a loaded ``FaceModel``. Raises FaceswapError for bad input, and when another
+    ``target`` may come already resolved (``render.target.resolve``, as the command does to
+    fail before loading anything else). Raises FaceswapError for bad input, and when another
     run is writing ``output_path`` (the run holds ``fileio.output_lock`` on it); on any failure
     or interruption nothing is left at ``output_path``.
     """
     options = options or RenderOptions()
     input_path, output_path = Path(input_path), Path(output_path)
     check_output(input_path, output_path, options.overwrite)
-    check_target(model, target)
+    if isinstance(target, SwapTarget):
+        target = resolve(target, model)
     with output_lock(output_path, overwrite=options.overwrite):
         return _render_locked(input_path, output_path, model, pipeline, target, device, options,
                               progress)
@@ -325,15 +277,13 @@ def render_video(
 def _render_locked(
     input_path: Path,
     output_path: Path,
-    model: object,
+    model: FaceModel,
     pipeline: Pipeline,
-    target: SwapTarget,
+    target: ResolvedTarget,
     device: torch.device,
     options: RenderOptions,
     progress: ProgressFn | None,
 ) -> RenderSummary:
-    from faceswap_gan.faces.track import FaceTracker
-    from faceswap_gan.models.inference import Translator
     from faceswap_gan.video.reader import VideoReader
 
     cfg = pipeline.render
@@ -360,7 +310,7 @@ def _render_locked(
         if first is None:
             raise FaceswapError(f"no frames in {input_path} from {options.start:g} s")
         h, w = first.image.shape[:2]
-        chooser = _Chooser(model, target, translator, w, gate, embed)
+        chooser = _Chooser(target, translator, w, gate, embed)
         start_time = first.timestamp if options.start > 0 else 0.0
         end_time = None
         if options.max_frames is not None:
@@ -374,20 +324,21 @@ def _render_locked(
             audio_source=input_path, start=start_time, end=end_time, metadata=metadata,
             time_base=reader.time_base, locked=True,
         )
-        sink = ThreadedSink(writer.write, depth=2 * max(1, cfg.batch_size))
-        try:
+        sink: ThreadedSink | None = None
+        try:  # from here on a failure or a signal (SIGTERM, Ctrl-C) leaves no file behind
+            sink = ThreadedSink(writer.write, depth=2 * max(1, cfg.batch_size))
             with FaceTracker(extract, float(reader.fps)) as tracker:
                 # Tracking runs one chunk ahead on its own thread (MediaPipe releases the GIL),
                 # overlapping the networks and the blend of the previous chunk.
                 track_clock = _StageClock()
                 tracked = BackgroundIterator(
-                    _track(_chain(first, frames), tracker, track_clock),
+                    _track(_chain(first, frames), tracker, track_clock, cfg.mesh_every),
                     depth=2 * max(1, cfg.batch_size), name="track")
                 chunk: list[_FrameWork] = []
                 # The chunk being blended waits until the next one is aligned and has voted,
                 # so a track that starts near a chunk's end is still decided on its first
                 # frames (TrackJudge.enough), not on one or two.
-                ready: list[tuple[list[_FrameWork], list[tuple[int, FaceJob]]]] = []
+                ready: list[tuple[list[_FrameWork], list[_Face]]] = []
 
                 def advance(last: bool = False) -> None:
                     if chunk:
@@ -424,8 +375,9 @@ def _render_locked(
                 else:
                     writer.close()
         except BaseException:
-            with _suppress():
-                sink.close()
+            if sink is not None:
+                with _suppress():
+                    sink.close()
             writer._abort()
             raise
 
@@ -442,10 +394,10 @@ def _render_locked(
     )
 
 
-def _gate_for(model: object, target: SwapTarget) -> tuple[object | None, Callable | None, str | None]:
+def _gate_for(model: FaceModel, target: ResolvedTarget) -> tuple[GateModel | None, Callable | None, str | None]:
     """(gate model, crop embedder, embedding name) when faces are gated, else Nones: with
     ``--all-faces``, or when the model has no gate (every face is then a speaker)."""
-    speaker_gate = getattr(model, "gate", None)
+    speaker_gate = model.gate
     if target.all_faces or speaker_gate is None:
         return None, None, None
     try:
@@ -457,26 +409,41 @@ def _gate_for(model: object, target: SwapTarget) -> tuple[object | None, Callabl
     return chosen, embed, chosen.kind
 
 
+@dataclass
+class _Face:
+    slot: int  # the frame's place in its chunk
+    face: TrackedFace
+    job: FaceJob | None  # aligned crop; None: the face is left as it is (no crop needed)
+
+
 def _prepare_chunk(
     chunk: list[_FrameWork],
     swapper: FaceSwapper,
     chooser: _Chooser,
     counts: dict[str, int],
     stages: _StageClock,
-) -> list[tuple[int, FaceJob]]:
-    """Align every face of the chunk, then let the gate (or D) see who each new track is."""
-    prepared: list[tuple[int, FaceJob]] = []
+) -> list[_Face]:
+    """Align the faces that may be swapped or still need a verdict, then let the gate (or D)
+    see who each new track is. A face of a decided track that stays as it is gets no crop."""
+    faces: list[_Face] = []
     with stages("align"):
-        _prepare(chunk, swapper, prepared)
-    counts["seen"] += len(prepared)
+        for slot, work in enumerate(chunk):
+            reset = work.cut  # a shot cut: the first job of the frame resets the smoothing
+            for face in work.faces:
+                job = None
+                if chooser.needs_crop(face):
+                    job = swapper.prepare(work.frame.image, face)
+                    job.reset, reset = reset, False
+                faces.append(_Face(slot, face, job))
+    counts["seen"] += len(faces)
     with stages("classify"):
-        chooser.vote([job for _, job in prepared])
-    return prepared
+        chooser.vote([f.job for f in faces if f.job is not None])
+    return faces
 
 
 def _render_chunk(
     chunk: list[_FrameWork],
-    prepared: list[tuple[int, FaceJob]],
+    faces: list[_Face],
     swapper: FaceSwapper,
     chooser: _Chooser,
     sink: ThreadedSink,
@@ -487,21 +454,22 @@ def _render_chunk(
     stages: _StageClock,
 ) -> None:
     jobs: list[tuple[int, FaceJob]] = []
-    for slot, job in prepared:
-        face = job.crop.face
+    labels: list[int] = []
+    for item in faces:
+        face = item.face
         label, why = chooser.label_for(face)
         speaker = chooser.speaker_of(face)
         if not chooser.known(face):
-            track_speakers[job.track_id] = UNKNOWN_TRACK
+            track_speakers[face.track_id] = UNKNOWN_TRACK
         elif speaker is not None:
-            track_speakers[job.track_id] = chooser.speakers[speaker]
-        if label is not None:
-            job.label = label
-            jobs.append((slot, job))
+            track_speakers[face.track_id] = chooser.target.speakers[speaker]
+        if label is not None and item.job is not None:
+            jobs.append((item.slot, item.job))
+            labels.append(label)
         elif why is not None:
             faces_left[why] = faces_left.get(why, 0) + 1
     with stages("networks"):
-        generated = swapper.generate([job for _, job in jobs])
+        generated = swapper.generate([job for _, job in jobs], labels)
     with stages("blend"):
         outputs = [work.frame.image.copy() for work in chunk]
         for (slot, job), crop in zip(jobs, generated):
@@ -519,26 +487,19 @@ def _render_chunk(
         counts["frames"] += 1
 
 
-def _track(frames, tracker, clock: _StageClock):  # type: ignore[no-untyped-def]
-    """(frame, faces, cut) for each frame, on the tracking thread."""
-    for frame in frames:
+def _track(frames: Iterator[VideoFrame], tracker: FaceTracker, clock: _StageClock,
+           mesh_every: int) -> Iterator[_FrameWork]:
+    """(frame, faces, cut) for each frame, in order, on the tracking thread."""
+    stream = track_stream(frames, tracker, mesh_every)
+    while True:
         with clock("track"):
-            faces = tracker.update(frame)
-        yield _FrameWork(frame, faces, tracker.last_frame_was_cut)
+            item = next(stream, None)
+        if item is None:
+            return
+        yield _FrameWork(*item)
 
 
-def _prepare(chunk: list[_FrameWork], swapper: FaceSwapper,
-             prepared: list[tuple[int, FaceJob]]) -> None:
-    for slot, work in enumerate(chunk):
-        first_face = True
-        for face in work.faces:
-            job = swapper.prepare(work.frame.image, face, label=-1)
-            job.reset = work.cut and first_face
-            first_face = False
-            prepared.append((slot, job))
-
-
-def synthetic_metadata(model_name: str, target: SwapTarget) -> dict[str, str]:
+def synthetic_metadata(model_name: str, target: SwapTarget | ResolvedTarget) -> dict[str, str]:
     """Container tags that mark the video as synthetic and say what made it."""
     made_by = f"faceswap_gan {__version__}"
     return {

@@ -9,8 +9,10 @@ import torch
 
 from faceswap_gan.config import Pipeline
 from faceswap_gan.errors import FaceswapError
+from faceswap_gan.models.checkpoint import FaceModel
 from faceswap_gan.render.pipeline import extract_config_for
 from faceswap_gan.render.swap import FaceSwapper
+from faceswap_gan.render.target import SwapTarget, resolve
 from faceswap_gan.video.frames import VideoFrame
 
 
@@ -22,7 +24,7 @@ class StillResult:
 
 def translate_image(
     image: np.ndarray,
-    model: object,
+    model: FaceModel,
     pipeline: Pipeline,
     to: str,
     device: torch.device,
@@ -32,7 +34,7 @@ def translate_image(
     from faceswap_gan.faces.track import FaceTracker
     from faceswap_gan.models.inference import Translator
 
-    label = model.label_of(to)
+    label = resolve(SwapTarget(to=to), model).to
     extract = extract_config_for(model, pipeline)
     translator = Translator(model, device, autocast=use_autocast,
                             batch_size=max(1, pipeline.render.batch_size))
@@ -41,7 +43,7 @@ def translate_image(
         faces = tracker.update(VideoFrame(index=0, timestamp=0.0, image=image), new_shot=True)
     if not faces:
         raise FaceswapError("no face found in the image")
-    jobs = [swapper.prepare(image, face, label) for face in faces]
+    jobs = [swapper.prepare(image, face) for face in faces]
     out = image.copy()
-    pasted = sum(swapper.paste(out, job, crop) for job, crop in zip(jobs, swapper.generate(jobs)))
+    pasted = sum(swapper.paste(out, job, crop) for job, crop in zip(jobs, swapper.generate(jobs, [label] * len(jobs))))
     return StillResult(image=out, faces=int(pasted))

@@ -18,7 +18,7 @@ from faceswap_gan.config import RenderConfig
 from faceswap_gan.faces.align import align_face, invert_matrix
 from faceswap_gan.faces.types import AlignedCrop, TrackedFace
 from faceswap_gan.render.blend import paste_face
-from faceswap_gan.render.color import lab_stats, match_histograms, transfer_lab
+from faceswap_gan.render.color import ColorStats, correct_color
 from faceswap_gan.render.mask import crop_face_mask
 from faceswap_gan.render.temporal import TemporalSmoother
 
@@ -28,11 +28,9 @@ if TYPE_CHECKING:  # torch-heavy; only the type is needed here
 
 @dataclass
 class FaceJob:
-    """One face to swap: its aligned crop, its blend mask in the crop, and the target label."""
+    """One face to swap: its aligned crop (with the frame -> crop matrix and the tracked face)."""
 
     crop: AlignedCrop
-    mask: np.ndarray  # (S, S) float32 in [0, 1]
-    label: int  # the speaker it becomes
     reset: bool = False  # a shot cut happened just before this face's frame: forget the past
 
     @property
@@ -57,14 +55,11 @@ class FaceSwapper:
         self.config = config
         self.smoother = smoother
 
-    def prepare(self, image: np.ndarray, face: TrackedFace, label: int) -> FaceJob:
-        crop = align_face(image, face, self.crop_size, self.padding)
-        mask = crop_face_mask(face.landmarks, crop.matrix, self.crop_size,
-                              self.config.mask_erode, self.config.mask_feather)
-        return FaceJob(crop=crop, mask=mask, label=label)
+    def prepare(self, image: np.ndarray, face: TrackedFace) -> FaceJob:
+        return FaceJob(crop=align_face(image, face, self.crop_size, self.padding))
 
-    def generate(self, jobs: Sequence[FaceJob]) -> list[np.ndarray]:
-        """The generated crops (uint8 RGB, not yet colour corrected), in job order."""
+    def generate(self, jobs: Sequence[FaceJob], labels: Sequence[int]) -> list[np.ndarray]:
+        """Each job's face as speaker ``labels[i]``: uint8 RGB crops, not yet colour corrected."""
         if not jobs:
             return []
         crops = np.stack([job.crop.image for job in jobs])
@@ -75,30 +70,28 @@ class FaceSwapper:
                 if job.reset:
                     self.smoother.reset(z=True, color=False)
                 z[i] = self.smoother.smooth_z(job.track_id, z[i])
-        labels = np.array([job.label for job in jobs], dtype=np.int64)
-        return list(self.translator.generate(z, labels))
+        return list(self.translator.generate(z, np.asarray(labels, dtype=np.int64)))
 
-    def recolor(self, job: FaceJob, generated: np.ndarray) -> np.ndarray:
+    def recolor(self, job: FaceJob, generated: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """The generated crop with the colour of the face it replaces (smoothed per track)."""
-        mode = self.config.color
-        if mode == "none":
-            return generated
-        if mode == "hist":
-            return match_histograms(generated, job.crop.image, job.mask)
-        reference = lab_stats(job.crop.image, job.mask)
-        own = lab_stats(generated, job.mask)
-        if reference is None or own is None:
-            return generated
+        smooth = None
         if self.smoother is not None:
+            smoother = self.smoother
             if job.reset:
-                self.smoother.reset(z=False, color=True)
-            reference, own = self.smoother.smooth_color(job.track_id, reference, own)
-        return transfer_lab(generated, job.mask, reference, own)
+                smoother.reset(z=False, color=True)
+
+            def smooth(reference: ColorStats, own: ColorStats) -> tuple[ColorStats, ColorStats]:
+                return smoother.smooth_color(job.track_id, reference, own)
+
+        return correct_color(generated, job.crop.image, mask, self.config.color, smooth)
 
     def paste(self, image: np.ndarray, job: FaceJob, generated: np.ndarray) -> bool:
         """Blend the recoloured crop into ``image`` in place; False when it fell outside."""
-        face = self.recolor(job, generated)
-        box = paste_face(image, face, job.mask, invert_matrix(job.crop.matrix),
+        # The blend mask is made here, for the faces that are pasted, not for every face seen.
+        mask = crop_face_mask(job.crop.face.landmarks, job.crop.matrix, self.crop_size,
+                              self.config.mask_erode, self.config.mask_feather)
+        face = self.recolor(job, generated, mask)
+        box = paste_face(image, face, mask, invert_matrix(job.crop.matrix),
                          seamless=self.config.seamless)
         return box is not None
 

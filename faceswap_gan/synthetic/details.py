@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from faceswap_gan.synthetic import mesh
+from faceswap_gan.faces import mesh_indices as mi
 
 DEFAULT_TEETH = np.array([214.0, 204.0, 188.0])
 _SHIFT = 2  # 1/4-pixel vertex precision for the polygon masks
@@ -19,9 +19,9 @@ _SHIFT = 2  # 1/4-pixel vertex precision for the polygon masks
 
 def teeth_colour(image: np.ndarray, landmarks: np.ndarray, iod: float) -> np.ndarray:
     """The portrait's teeth colour when its mouth is open enough to show them, else ivory."""
-    upper = landmarks[mesh.UPPER_INNER_LIP, :2]
-    lower = landmarks[mesh.LOWER_INNER_LIP, :2]
-    gap = float(np.linalg.norm(landmarks[mesh.LOWER_LIP_MID, :2] - landmarks[mesh.UPPER_LIP_MID, :2]))
+    upper = landmarks[list(mi.LIPS_INNER_UPPER), :2]
+    lower = landmarks[list(mi.LIPS_INNER_LOWER), :2]
+    gap = float(np.linalg.norm(landmarks[mi.LOWER_LIP_INNER, :2] - landmarks[mi.UPPER_LIP_INNER, :2]))
     if gap < 0.06 * iod:
         return DEFAULT_TEETH.copy()
     mask = np.zeros(image.shape[:2], np.uint8)

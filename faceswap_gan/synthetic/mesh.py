@@ -21,31 +21,21 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import Delaunay
 
-# MediaPipe face-mesh indices (478-point model with irises). "right" is the subject's
-# right eye, which is on the image's left.
-RIGHT_IRIS_CENTER = 468
-LEFT_IRIS_CENTER = 473
-RIGHT_IRIS = list(range(468, 473))
-LEFT_IRIS = list(range(473, 478))
-RIGHT_UPPER_LID = [246, 161, 160, 159, 158, 157, 173]
-RIGHT_LOWER_LID = [7, 163, 144, 145, 153, 154, 155]
-RIGHT_UPPER_CREASE = [247, 30, 29, 27, 28, 56, 190]
-LEFT_UPPER_LID = [466, 388, 387, 386, 385, 384, 398]
-LEFT_LOWER_LID = [249, 390, 373, 374, 380, 381, 382]
-LEFT_UPPER_CREASE = [467, 260, 259, 257, 258, 286, 414]
-RIGHT_EYE_CORNERS = (33, 133)
-LEFT_EYE_CORNERS = (263, 362)
-UPPER_INNER_LIP = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308]
-LOWER_INNER_LIP = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308]
-UPPER_OUTER_LIP = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291]
-LOWER_OUTER_LIP = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291]
-UPPER_LIP_MID, LOWER_LIP_MID = 13, 14
-CHIN = 152
-FACE_OVAL = [
-    10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400,
-    377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
-]
-NUM_LANDMARKS = 478
+from faceswap_gan.faces import mesh_indices as mi
+
+# MediaPipe face-mesh indices: faceswap_gan.faces.mesh_indices ("right" is the subject's
+# right eye, which is on the image's left). As lists, so they index numpy arrays.
+_OVAL = list(mi.FACE_OVAL)
+_UPPER_LIPS = list(mi.LIPS_INNER_UPPER + mi.LIPS_OUTER_UPPER)
+_LOWER_LIPS = list(mi.LIPS_INNER_LOWER + mi.LIPS_OUTER_LOWER)
+# Per eye: upper lid, lower lid, upper crease, iris (ring and centre).
+_EYES = tuple(
+    (list(upper), list(lower), list(crease), list(iris))
+    for upper, lower, crease, iris in (
+        (mi.RIGHT_UPPER_LID, mi.RIGHT_LOWER_LID, mi.RIGHT_UPPER_CREASE, mi.RIGHT_IRIS_AND_CENTER),
+        (mi.LEFT_UPPER_LID, mi.LEFT_LOWER_LID, mi.LEFT_UPPER_CREASE, mi.LEFT_IRIS_AND_CENTER),
+    )
+)
 
 # Rings around the face oval: scale about the oval's centre, and how much of the head's
 # motion each follows (hair and ears near the face move with it; far ones barely).
@@ -109,8 +99,8 @@ def _smooth_depth(z: np.ndarray, xy: np.ndarray, iod: float) -> np.ndarray:
     """
     z = z.astype(np.float64).copy()
     neighbours = _mesh_neighbours()
-    centre = xy[FACE_OVAL].mean(axis=0)
-    radius = np.linalg.norm(xy[FACE_OVAL] - centre, axis=1).mean()
+    centre = xy[_OVAL].mean(axis=0)
+    radius = np.linalg.norm(xy[_OVAL] - centre, axis=1).mean()
     dist = np.linalg.norm(xy[:468] - centre, axis=1) / max(radius, 1e-6)
     strength = np.clip((dist - 0.55) / 0.35, 0.0, 1.0) * 0.8 + 0.1
     for _ in range(25):
@@ -124,11 +114,11 @@ class FaceRig:
 
     def __init__(self, landmarks: np.ndarray, image_size: tuple[int, int]) -> None:
         lm = np.asarray(landmarks, dtype=np.float64)
-        if lm.shape != (NUM_LANDMARKS, 3):
-            raise ValueError(f"landmarks must be ({NUM_LANDMARKS}, 3), got {lm.shape}")
+        if lm.shape != (mi.NUM_LANDMARKS, 3):
+            raise ValueError(f"landmarks must be ({mi.NUM_LANDMARKS}, 3), got {lm.shape}")
         self.image_size = image_size  # (width, height) of the portrait
         xy = lm[:, :2]
-        right_eye, left_eye = xy[RIGHT_IRIS_CENTER], xy[LEFT_IRIS_CENTER]
+        right_eye, left_eye = xy[mi.RIGHT_IRIS_CENTER], xy[mi.LEFT_IRIS_CENTER]
         self.eye_centre = (right_eye + left_eye) / 2
         eye_vec = left_eye - right_eye
         self.iod = float(np.linalg.norm(eye_vec))
@@ -145,20 +135,20 @@ class FaceRig:
         # swing the same way for the same pose: the ground-truth swap keeps placement.
         # The portrait's tilt is removed by turning about the eye midpoint first (so the
         # eyes stay where the camera framing puts them); the pivot is then straight below.
-        eye_depth = float(z[[*RIGHT_EYE_CORNERS, *LEFT_EYE_CORNERS]].mean())
+        eye_depth = float(z[[*mi.RIGHT_EYE_CORNERS, *mi.LEFT_EYE_CORNERS]].mean())
         self.eye_point = np.array([*self.eye_centre, eye_depth])
         self.pivot = self.eye_point + np.array([0.0, 0.45 * self.iod, 1.3 * self.iod])
         self.level = _rotation(0.0, 0.0, -self.roll_offset)
 
         # Control points outside the face.
-        oval = xy[FACE_OVAL]
+        oval = xy[_OVAL]
         oval_centre = oval.mean(axis=0)
         rings, ring_depth, ring_follow, ring_src = [], [], [], []
         for scale, follow in zip(RING_SCALES, RING_FOLLOW):
             rings.append(oval_centre + scale * (oval - oval_centre))
-            ring_depth.append(z[FACE_OVAL])
-            ring_follow.append(np.full(len(FACE_OVAL), follow))
-            ring_src.append(np.array(FACE_OVAL))
+            ring_depth.append(z[_OVAL])
+            ring_follow.append(np.full(len(_OVAL), follow))
+            ring_src.append(np.array(_OVAL))
         self.ring_xy = np.concatenate(rings)
         self.ring_z = np.concatenate(ring_depth)
         self.ring_follow = np.concatenate(ring_follow)
@@ -174,13 +164,13 @@ class FaceRig:
         self.border_xy = np.concatenate([top, right, bottom, left])
 
         self.rest_points = np.concatenate([xy, self.ring_xy, self.border_xy])
-        self.num_face = NUM_LANDMARKS
+        self.num_face = mi.NUM_LANDMARKS
         self.num_ring = len(self.ring_xy)
         self.triangles = Delaunay(self.rest_points).simplices.astype(np.int32)
         self.rest_area_sign = np.sign(_signed_areas(self.rest_points, self.triangles))
 
         self._jaw_weights = self._make_jaw_weights()
-        self.rest_gap = float(np.dot(xy[LOWER_LIP_MID] - xy[UPPER_LIP_MID], self.v))
+        self.rest_gap = float(np.dot(xy[mi.LOWER_LIP_INNER] - xy[mi.UPPER_LIP_INNER], self.v))
 
     def _make_jaw_weights(self) -> np.ndarray:
         """How much each mesh point moves with the lower jaw (1 = lower lip and chin)."""
@@ -188,10 +178,12 @@ class FaceRig:
         rel = xy - self.eye_centre
         along_v = rel @ self.v
         along_u = rel @ self.u
-        mouth_v = float(np.mean((xy[UPPER_INNER_LIP + LOWER_INNER_LIP] - self.eye_centre) @ self.v))
-        chin_v = float((xy[CHIN] - self.eye_centre) @ self.v)
-        mouth_half = 0.5 * abs(float((xy[291] - xy[61]) @ self.u))
-        face_half = 0.5 * float(np.ptp(xy[FACE_OVAL] @ self.u))
+        inner_lips = list(mi.LIPS_INNER_UPPER + mi.LIPS_INNER_LOWER)
+        mouth_v = float(np.mean((xy[inner_lips] - self.eye_centre) @ self.v))
+        chin_v = float((xy[mi.CHIN] - self.eye_centre) @ self.v)
+        right_corner, left_corner = mi.MOUTH_CORNERS
+        mouth_half = 0.5 * abs(float((xy[left_corner] - xy[right_corner]) @ self.u))
+        face_half = 0.5 * float(np.ptp(xy[_OVAL] @ self.u))
         # Below the mouth line the weight rises to 1 over a fifth of the mouth-chin span.
         span = max(chin_v - mouth_v, 1e-6)
         vertical = np.clip((along_v - mouth_v) / (0.2 * span), 0.0, 1.0)
@@ -207,11 +199,9 @@ class FaceRig:
             across = np.abs(along_u[indices]) / max(mouth_half, 1e-6)
             return np.clip(1.0 - across ** 2, 0.0, 1.0)
 
-        upper = UPPER_INNER_LIP + UPPER_OUTER_LIP
-        weights[upper] = -UPPER_LIFT * taper(upper)
-        lower = LOWER_INNER_LIP + LOWER_OUTER_LIP
-        weights[lower] = 0.35 + 0.65 * taper(lower)
-        corners = [78, 308, 61, 291]
+        weights[_UPPER_LIPS] = -UPPER_LIFT * taper(_UPPER_LIPS)
+        weights[_LOWER_LIPS] = 0.35 + 0.65 * taper(_LOWER_LIPS)
+        corners = [mi.LIPS_INNER[0], mi.LIPS_INNER[10], *mi.MOUTH_CORNERS]
         weights[corners] = 0.0
         return weights
 
@@ -233,10 +223,7 @@ class FaceRig:
 
         blink = float(np.clip(params.blink, 0.0, 1.0))
         if blink > 0:
-            for upper, lower, crease, iris in (
-                (RIGHT_UPPER_LID, RIGHT_LOWER_LID, RIGHT_UPPER_CREASE, RIGHT_IRIS),
-                (LEFT_UPPER_LID, LEFT_LOWER_LID, LEFT_UPPER_CREASE, LEFT_IRIS),
-            ):
+            for upper, lower, crease, iris in _EYES:
                 # The lid closes onto a line a fifth of the way up from the lower lid.
                 closed = 0.8 * p3[lower] + 0.2 * p3[upper]
                 delta = blink * (closed - p3[upper])
@@ -262,13 +249,13 @@ class FaceRig:
         depth = np.concatenate([posed[:, 2], np.full(self.num_ring, far),
                                 np.full(len(self.border_xy), far * 2)])
         lm = posed[:, :2]
-        gap = float(np.dot(lm[LOWER_LIP_MID] - lm[UPPER_LIP_MID], rot[:2, :2] @ self.v))
+        gap = float(np.dot(lm[mi.LOWER_LIP_INNER] - lm[mi.UPPER_LIP_INNER], rot[:2, :2] @ self.v))
         return PosedRig(
             points=points,
             depth=depth,
             landmarks=lm,
-            inner_lips=(lm[UPPER_INNER_LIP], lm[LOWER_INNER_LIP]),
-            upper_lids=(lm[RIGHT_UPPER_LID], lm[LEFT_UPPER_LID]),
+            inner_lips=(lm[list(mi.LIPS_INNER_UPPER)], lm[list(mi.LIPS_INNER_LOWER)]),
+            upper_lids=(lm[list(mi.RIGHT_UPPER_LID)], lm[list(mi.LEFT_UPPER_LID)]),
             blink=blink,
             mouth_gap=max(gap, 0.0),
         )

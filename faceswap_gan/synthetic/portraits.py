@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from faceswap_gan.errors import FaceswapError
+from faceswap_gan.faces import mesh_indices as mi
 from faceswap_gan.video.reader import read_image
 
 DEFAULT_SPEAKERS = ("speaker_a", "speaker_b")
@@ -116,7 +117,7 @@ def analyse_portrait(name: str, image: np.ndarray) -> Portrait:
     landmarks = find_face_mesh(image)
     if landmarks is None:
         raise FaceswapError(f"no face found in the portrait for '{name}'; use a clear, frontal photo")
-    iod = float(np.linalg.norm(landmarks[468, :2] - landmarks[473, :2]))
+    iod = float(np.linalg.norm(landmarks[mi.RIGHT_IRIS_CENTER, :2] - landmarks[mi.LEFT_IRIS_CENTER, :2]))
     if iod < 12:
         raise FaceswapError(
             f"the face in the portrait for '{name}' is too small ({iod:.0f} px between the eyes; "

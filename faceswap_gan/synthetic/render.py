@@ -11,16 +11,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from faceswap_gan.faces import mesh_indices as mi
 from faceswap_gan.synthetic.details import paint_lashes, paint_mouth, teeth_colour
-from faceswap_gan.synthetic.mesh import (
-    LEFT_UPPER_LID,
-    LOWER_INNER_LIP,
-    NUM_LANDMARKS,
-    RIGHT_UPPER_LID,
-    UPPER_INNER_LIP,
-    FaceRig,
-    PoseParams,
-)
+from faceswap_gan.synthetic.mesh import FaceRig, PoseParams
 from faceswap_gan.synthetic.portraits import Portrait
 from faceswap_gan.synthetic.warp import warp_image
 
@@ -80,7 +73,7 @@ class SpeakerRenderer:
         self.rig = FaceRig(landmarks, (self.image.shape[1], self.image.shape[0]))
         self.teeth = teeth_colour(portrait.image, portrait.landmarks, self.rig.iod)
         # The face mesh alone (no rings or border): what a face swap carries to another head.
-        inner = (self.rig.triangles < NUM_LANDMARKS).all(axis=1)
+        inner = (self.rig.triangles < mi.NUM_LANDMARKS).all(axis=1)
         self.face_triangles = self.rig.triangles[inner]
         self.face_area_sign = self.rig.rest_area_sign[inner]
 
@@ -101,13 +94,15 @@ class SpeakerRenderer:
         self.paint_details(image, drawn, posed.blink, framing.iod_px)
         return RenderedFace(image=image, landmarks=drawn.astype(np.float32),
                             mouth=posed.mouth_gap / self.rig.iod, blink=posed.blink,
-                            depth=posed.depth[:NUM_LANDMARKS].copy())
+                            depth=posed.depth[:mi.NUM_LANDMARKS].copy())
 
     def paint_details(self, image: np.ndarray, landmarks: np.ndarray, blink: float,
                       iod_px: float) -> None:
         """Paint the mouth interior (this portrait's teeth) and lashes at ``landmarks``, in place."""
-        paint_mouth(image, landmarks[UPPER_INNER_LIP], landmarks[LOWER_INNER_LIP], iod_px, self.teeth)
-        paint_lashes(image, (landmarks[RIGHT_UPPER_LID], landmarks[LEFT_UPPER_LID]), blink, iod_px)
+        paint_mouth(image, landmarks[list(mi.LIPS_INNER_UPPER)], landmarks[list(mi.LIPS_INNER_LOWER)],
+                    iod_px, self.teeth)
+        paint_lashes(image, (landmarks[list(mi.RIGHT_UPPER_LID)], landmarks[list(mi.LEFT_UPPER_LID)]),
+                     blink, iod_px)
 
     def draw_face_on(self, face: RenderedFace, framing: Framing,
                      box: tuple[int, int, int, int]) -> np.ndarray:
@@ -123,7 +118,7 @@ class SpeakerRenderer:
         origin = np.array([x0, y0], dtype=np.float64)
         scale, offset = self.camera(framing)
         # One warp from the portrait (not a render of it re-warped): no second resampling blur.
-        return warp_image(self.image, self.rig.rest_points[:NUM_LANDMARKS],
+        return warp_image(self.image, self.rig.rest_points[:mi.NUM_LANDMARKS],
                           face.landmarks.astype(np.float64) - origin, self.face_triangles,
                           face.depth, self.face_area_sign, (x1 - x0, y1 - y0),
                           _inverse(scale, offset - origin))

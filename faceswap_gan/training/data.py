@@ -7,6 +7,8 @@ and a resumed run draws exactly what the uninterrupted run would have drawn.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,27 +57,33 @@ def choose_speakers(workspace: Workspace, requested: list[str] | None) -> list[s
     return chosen
 
 
-def read_crop(path: Path, size: int) -> np.ndarray:
-    """One crop as (size, size, 3) uint8 RGB, resized if the file holds another size."""
+def read_crop(path: Path, size: int, other_sizes: Counter[int] | None = None) -> np.ndarray:
+    """One crop as (size, size, 3) uint8 RGB, resized if the file holds another size (counted
+    by its side in ``other_sizes`` when given)."""
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise FaceswapError(f"cannot read crop {path} (not an image?)")
     if bgr.shape[0] != size or bgr.shape[1] != size:
+        if other_sizes is not None:
+            other_sizes[int(bgr.shape[0])] += 1
         shrink = bgr.shape[0] > size
         bgr = cv2.resize(bgr, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def load_faces(
-    workspace: Workspace, speakers: list[str], size: int, label_order: list[str] | None = None
+    workspace: Workspace, speakers: list[str], size: int, label_order: list[str] | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> FaceSet:
     """Read every speaker's crops; an empty folder is a user error, not a silent skip.
 
     Labels index ``label_order`` (a trained model's speakers) when given, else ``speakers``.
+    Crops of another size than the model's are resized, and ``report`` is told how many.
     """
     order = list(label_order or speakers)
     images: list[np.ndarray] = []
     labels: list[int] = []
+    other_sizes: Counter[int] = Counter()
     for speaker in speakers:
         label = order.index(speaker)
         files = sorted(workspace.speaker_faces_dir(speaker).glob("*.png"))
@@ -85,8 +93,12 @@ def load_faces(
                 f"run `faceswap extract ... --speaker {speaker}` first"
             )
         for f in files:
-            images.append(read_crop(f, size))
+            images.append(read_crop(f, size, other_sizes))
             labels.append(label)
+    if other_sizes and report is not None:
+        found = ", ".join(f"{n} at {side} px" for side, n in sorted(other_sizes.items()))
+        report(f"crops of another size than the model's {size} px ({found}) are resized to it; "
+               f"extract again with this preset for crops made at {size} px")
     stacked = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
     return FaceSet(stacked, torch.tensor(labels, dtype=torch.int64), order)
 

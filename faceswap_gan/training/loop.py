@@ -21,6 +21,7 @@ from typing import Any, Union
 import torch
 
 from faceswap_gan.config import Pipeline, load_pipeline, pipeline_from_dict
+from faceswap_gan.device import CoreShare
 from faceswap_gan.errors import FaceswapError
 from faceswap_gan.models.checkpoint import (
     base_meta,
@@ -68,6 +69,8 @@ class TrainRequest:
     # What the run reports, for the caller to show: notices (str), TrainProgress after each
     # step, and the TrainSummary at the end (also when interrupted). Only rank 0 reports.
     report: Callable[[str | TrainProgress | TrainSummary], None] | None = None
+    # CPU threads shared with other faceswap runs (device.CoreShare): re-divided between steps.
+    cores: CoreShare | None = None
 
 
 @dataclass
@@ -179,7 +182,7 @@ def _prepare(
         spec = NetworkSpec.from_config(pipeline.model, len(speakers))
         if existing is not None:
             _check_same_spec(spec, existing.meta, stage_dir(model_dir, 1))
-        faces = load_faces(ws, speakers, spec.size)
+        faces = load_faces(ws, speakers, spec.size, report=report)
         trainer: Trainer = Step1Trainer(spec, pipeline, faces, device, seed, ctx)
         start = 0
         if existing is not None:
@@ -202,7 +205,7 @@ def _prepare(
         existing = None
     pipeline = _pipeline_for(request, existing.meta if existing else s1.meta)
     _check_same_spec(NetworkSpec.from_config(pipeline.model, spec.n_classes), s1.meta, stage_dir(model_dir, 1))
-    faces = _model_faces(request, s1.meta, spec, 2)
+    faces = _model_faces(request, s1.meta, spec, 2, report)
     seed = int(existing.meta.get("seed", request.seed)) if existing else request.seed
     trainer = Step2Trainer(spec, pipeline, faces, s1, stage_dir(model_dir, 1), device, seed, ctx)
     start = 0
@@ -212,7 +215,8 @@ def _prepare(
     return trainer, pipeline, start, {"seed": seed, "step1_step": s1.meta["step"]}
 
 
-def _model_faces(request: TrainRequest, meta: dict, spec: NetworkSpec, stage: int) -> FaceSet:
+def _model_faces(request: TrainRequest, meta: dict, spec: NetworkSpec, stage: int,
+                 report: Callable[[str], None]) -> FaceSet:
     """Crops of the model's speakers (or the requested subset), labelled in the model's order."""
     model_speakers = list(meta["speakers"])
     wanted = request.speakers or model_speakers
@@ -227,7 +231,8 @@ def _model_faces(request: TrainRequest, meta: dict, spec: NetworkSpec, stage: in
             f"step {stage} needs crops of the model's speakers in {request.workspace.faces_dir} "
             f"({', '.join(model_speakers)}); none found"
         )
-    return load_faces(request.workspace, present, spec.size, label_order=model_speakers)
+    return load_faces(request.workspace, present, spec.size, label_order=model_speakers,
+                      report=report)
 
 
 def _prepare_step3(
@@ -252,7 +257,7 @@ def _prepare_step3(
         existing = None
     pipeline = _pipeline_for(request, existing.meta if existing else s2.meta)
     _check_same_spec(NetworkSpec.from_config(pipeline.model, spec.n_classes), s1.meta, stage_dir(model_dir, 1))
-    faces = _model_faces(request, s1.meta, spec, 3)
+    faces = _model_faces(request, s1.meta, spec, 3, report)
     seed = int(existing.meta.get("seed", request.seed)) if existing else int(s2.meta.get("seed", request.seed))
     trainer = Step3Trainer(spec, pipeline, faces, s1, s2, stage_dir(model_dir, 2), device, seed, ctx)
     start = 0
@@ -330,6 +335,8 @@ def _run(
     interrupted = False
     with _stop_on_sigint() as flag:
         while step < total:
+            if request.cores is not None:
+                request.cores.refresh()
             losses = trainer.train_step(step)
             # One message keeps every rank's losses and stop decision the same.
             packed = torch.tensor([*losses.values(), float(flag["stop"])], dtype=torch.float64,

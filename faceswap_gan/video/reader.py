@@ -7,8 +7,6 @@ its own presentation timestamp, so variable-frame-rate footage keeps its timing.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -20,19 +18,11 @@ import numpy as np
 
 from faceswap_gan.errors import FaceswapError
 from faceswap_gan.video.frames import VideoFrame
+from faceswap_gan.video.threads import BackgroundIterator
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
-
-_END = object()  # sentinel the decode thread puts after the last frame
-
-
-class _DecodeError:
-    """Carries a decode failure from the thread to the consumer."""
-
-    def __init__(self, message: str) -> None:
-        self.message = message
 
 
 def _rotate(image: np.ndarray, degrees: int) -> np.ndarray:
@@ -67,9 +57,8 @@ class VideoReader:
         self.path = Path(path)
         self.start = float(start)
         self.max_frames = max_frames
-        self._queue: queue.Queue = queue.Queue(maxsize=max(1, queue_size))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._queue_size = queue_size
+        self._decoder: BackgroundIterator | None = None
         self._iterated = False
 
         if not self.path.exists():
@@ -205,8 +194,9 @@ class VideoReader:
         return VideoFrame(index=index, timestamp=t, image=_rotate(image, self.rotation),
                           duration=duration)
 
-    def _run(self) -> None:
-        """Decode thread: converts frames and feeds the bounded queue until done or stopped."""
+    def _video_frames(self) -> Iterator[VideoFrame]:
+        """Runs on the decode thread: converted frames until the end, ``max_frames`` or an error
+        (any decoder surprise becomes a FaceswapError, reported in the consumer)."""
         try:
             index = 0
             pending = [self._first] if self._first is not None else []
@@ -217,67 +207,34 @@ class VideoReader:
                 yield from self._frames
 
             for frame, t in source():
-                if self._stop.is_set():
-                    return
                 if self.max_frames is not None and index >= self.max_frames:
-                    break
-                item = self._to_video_frame(index, frame, t)
+                    return
+                yield self._to_video_frame(index, frame, t)
                 index += 1
-                while not self._stop.is_set():
-                    try:
-                        self._queue.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-            else:
-                # The stream ended by itself: a file cut short after its index (MP4 with the
-                # index first) just stops early, so compare with the frames it declares.
-                declared = self.declared_frames or 0
-                if self.start == 0 and declared > 0 and index < declared - max(2, declared // 50):
-                    raise FaceswapError(
-                        f"{self.path}: corrupt or truncated video at frame {index} "
-                        f"(it declares {declared} frames)"
-                    )
-        except FaceswapError as exc:
-            self._put_final(_DecodeError(str(exc)))
-            return
+            # The stream ended by itself: a file cut short after its index (MP4 with the
+            # index first) just stops early, so compare with the frames it declares.
+            declared = self.declared_frames or 0
+            if self.start == 0 and declared > 0 and index < declared - max(2, declared // 50):
+                raise FaceswapError(
+                    f"{self.path}: corrupt or truncated video at frame {index} "
+                    f"(it declares {declared} frames)"
+                )
+        except FaceswapError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any decoder surprise is reported, not lost
-            self._put_final(_DecodeError(f"{self.path}: cannot decode video ({exc})"))
-            return
-        self._put_final(_END)
-
-    def _put_final(self, item: object) -> None:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
+            raise FaceswapError(f"{self.path}: cannot decode video ({exc})") from None
 
     def __iter__(self) -> Iterator[VideoFrame]:
         if self._iterated:
             raise RuntimeError("a VideoReader can be iterated once; open a new one")
         self._iterated = True
-        self._thread = threading.Thread(target=self._run, name="video-decode", daemon=True)
-        self._thread.start()
-        while True:
-            item = self._queue.get()
-            if item is _END:
-                return
-            if isinstance(item, _DecodeError):
-                raise FaceswapError(item.message)
-            yield item
+        self._decoder = BackgroundIterator(self._video_frames(), self._queue_size, "video-decode")
+        yield from self._decoder
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            # Drain so a blocked put() notices the stop flag.
-            while self._thread.is_alive():
-                try:
-                    self._queue.get(timeout=0.05)
-                except queue.Empty:
-                    pass
-            self._thread = None
+        if self._decoder is not None:
+            self._decoder.close()
+            self._decoder = None
         try:
             self._container.close()
         except Exception:  # noqa: BLE001 - closing twice or after an error is harmless
