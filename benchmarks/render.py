@@ -252,7 +252,8 @@ def main() -> None:
                                    ("both, mesh every frame", cfg.z_smoothing, cfg.color_smoothing, 1)):
             p = replace(pipeline, render=replace(cfg, z_smoothing=z, color_smoothing=c, mesh_every=every))
             out = args.workdir / f"smooth_{z}_{c}_{every}.mp4"
-            render_once(clip, out, SwapTarget(to="speaker_b"), p, model, device, max_frames=frames)
+            # --swap: every face changes (the clip opens on speaker_b, whom --to would keep).
+            render_once(clip, out, SwapTarget(swap=True), p, model, device, max_frames=frames)
             report["flicker"][label] = meter(out)
             print(f"flicker, smoothing {label:<23} {report['flicker'][label]:6.2f} "
                   "(median |frame-to-frame change of the swap| in the aligned face, 0-255)")

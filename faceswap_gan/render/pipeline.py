@@ -158,20 +158,32 @@ class TrackJudge:
                     chosen.append(job)
         if not chosen:
             return
-        crops = np.stack([j.crop.image for j in chosen])
         if self.gate is not None and self.embed is not None:
-            scores = self.gate.scores(self.embed(crops))
-            for job, row in zip(chosen, scores):
-                self._scores.setdefault(job.track_id, []).append(row)
-            for track_id in {job.track_id for job in chosen}:
-                early = early_verdict(self.gate, np.stack(self._scores[track_id]))
-                if early is not None:
-                    self._decided[track_id] = early
+            # Each track's first crop here first: a clear one decides it, the rest then go
+            # unembedded (a chunk can hold all of a new track's first frames).
+            firsts = {job.track_id: job for job in reversed(chosen)}
+            self._embed(list(firsts.values()))
+            self._embed([job for job in chosen if job.track_id not in self._decided
+                         and firsts[job.track_id] is not job])
         elif self.classify is not None:
+            crops = np.stack([j.crop.image for j in chosen])
             probs = self.classify(crops)
             for job, p in zip(chosen, probs):
                 self._votes[job.track_id] = self._votes.get(job.track_id, np.zeros(self.n)) \
                     + np.log(np.clip(p, 1e-6, 1.0))
+
+    def _embed(self, jobs: list[FaceJob]) -> None:
+        """The gate's scores of the jobs' crops, kept per track; a track left in no doubt is
+        decided now (``gate.early_verdict``)."""
+        if not jobs or self.gate is None or self.embed is None:
+            return
+        scores = self.gate.scores(self.embed(np.stack([j.crop.image for j in jobs])))
+        for job, row in zip(jobs, scores):
+            self._scores.setdefault(job.track_id, []).append(row)
+        for track_id in {job.track_id for job in jobs}:
+            early = early_verdict(self.gate, np.stack(self._scores[track_id]))
+            if early is not None:
+                self._decided[track_id] = early
 
     def decided(self, track_id: int) -> TrackVerdict | None:
         """The track's decision if it was taken, without taking it."""
