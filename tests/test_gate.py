@@ -225,3 +225,19 @@ def test_samples_cli_adds_a_moderator(tmp_path, capsys):
     roles = {f["role"] for fr in record["frames"] for f in fr["faces"]}
     assert record["others"] == ["moderator"] and roles >= {"speaker", "moderator"}
     assert not (tmp_path / "moderator.mp4").exists()  # no training clip for them
+
+
+def test_eval_leaves_the_moderator_out_of_the_swap_scores(footage):
+    """The sample record marks the moderator's and audience's faces; eval scores only the
+    speakers' (the others are measured as "left alone" by evaluation/others.py)."""
+    from faceswap_gan.evaluation.truth import load_truth_record
+
+    sample = footage[0]
+    record = load_truth_record(sample.debate)
+    roles = {face.role for faces in record.faces.values() for face in faces}
+    assert {"speaker", "moderator"} <= roles
+    assert record.speakers() == set(sample.speakers)
+    frame, face = next((i, f) for i, faces in sorted(record.faces.items()) for f in faces
+                       if f.role == "moderator")
+    centre = (face.box[:2] + face.box[2:]) / 2
+    assert record.face_at(frame, centre).role == "moderator"

@@ -291,6 +291,8 @@ class _Run:
 
         live: list[_Track] = []
         for k, (r_lm, s_lm, w_lm) in enumerate(pairs):
+            if self._not_a_speaker(i, r_lm):
+                continue  # left as they are by design: evaluation/others.py measures those
             track = self._track(i, r_lm, live)
             score = FaceScore(frame=i, speaker="", found=w_lm is not None, track=track.id,
                               source_pred=source_pred[k], predicted=swap_pred[k], embedded=embed)
@@ -323,6 +325,13 @@ class _Run:
         """The classifier's speaker for each face ("" where there is none)."""
         names = iter(self.classifier.predict([identity_crop(image, f) for f in faces if f is not None]))
         return [next(names) if f is not None else "" for f in faces]
+
+    def _not_a_speaker(self, frame: int, face_lm: np.ndarray) -> bool:
+        """The record says this face is a moderator's or the audience's, not a speaker's."""
+        if self.record is None:
+            return False
+        face = self.record.face_at(frame, face_lm[:, :2].mean(axis=0))
+        return face is not None and face.role != "speaker"
 
     def _target(self, frame: int, truth_lm: np.ndarray, predicted: str) -> str:
         """Who the truth shows here: the record's word, else the classifier's on the truth."""

@@ -20,6 +20,7 @@ from faceswap_gan.errors import FaceswapError
 class RecordedFace:
     box: np.ndarray  # (4,) x0, y0, x1, y1 in pixels
     target: str  # who the truth shows here
+    role: str = "speaker"  # "moderator", "audience": someone the swap leaves as they are
 
 
 @dataclass
@@ -29,15 +30,16 @@ class TruthRecord:
     faces: dict[int, list[RecordedFace]] = field(default_factory=dict)
 
     def speakers(self) -> set[str]:
-        """Every target speaker the record names."""
-        return {face.target for faces in self.faces.values() for face in faces}
+        """Every target speaker the record names (not the moderator or audience)."""
+        return {face.target for faces in self.faces.values() for face in faces
+                if face.role == "speaker"}
 
     def boxes_at(self, frame: int) -> list[np.ndarray]:
         """The recorded face boxes of ``frame``."""
         return [face.box for face in self.faces.get(frame) or []]
 
-    def speaker_at(self, frame: int, centre: np.ndarray) -> str | None:
-        """The target speaker of the recorded face whose box holds ``centre`` (else nearest)."""
+    def face_at(self, frame: int, centre: np.ndarray) -> RecordedFace | None:
+        """The recorded face whose box holds ``centre`` (the nearest such), else None."""
         faces = self.faces.get(frame) or []
         best, best_d = None, float("inf")
         for face in faces:
@@ -46,8 +48,13 @@ class TruthRecord:
             d = float(np.linalg.norm(mid - centre))
             inside = x0 <= centre[0] <= x1 and y0 <= centre[1] <= y1
             if inside and d < best_d:
-                best, best_d = face.target, d
+                best, best_d = face, d
         return best
+
+    def speaker_at(self, frame: int, centre: np.ndarray) -> str | None:
+        """The target speaker of the recorded face at ``centre`` (see ``face_at``)."""
+        face = self.face_at(frame, centre)
+        return None if face is None else face.target
 
 
 def record_path(clip: Path) -> Path:
@@ -85,7 +92,8 @@ def _parse(data: dict, use_truth: bool) -> TruthRecord:
             target = truth if use_truth else speaker
             if target is None or "box" not in face:
                 continue
-            out.append(RecordedFace(np.asarray(face["box"], dtype=np.float64), str(target)))
+            out.append(RecordedFace(np.asarray(face["box"], dtype=np.float64), str(target),
+                                    str(face.get("role", "speaker"))))
         faces[index] = out
     return TruthRecord(cut_frames=cuts, has_shots=bool(shots) or "cuts" in data, faces=faces)
 

@@ -259,7 +259,7 @@ def _prepare_step3(
     _check_same_spec(NetworkSpec.from_config(pipeline.model, spec.n_classes), s1.meta, stage_dir(model_dir, 1))
     faces = _model_faces(request, s1.meta, spec, 3, report)
     seed = int(existing.meta.get("seed", request.seed)) if existing else int(s2.meta.get("seed", request.seed))
-    trainer = Step3Trainer(spec, pipeline, faces, s1, s2, stage_dir(model_dir, 2), device, seed, ctx)
+    trainer = Step3Trainer(spec, pipeline, faces, s1, s2, model_dir, device, seed, ctx)
     start = 0
     if existing is not None:
         trainer.load(existing, stage_dir(model_dir, 3))

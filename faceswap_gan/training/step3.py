@@ -30,6 +30,7 @@ from faceswap_gan.models.checkpoint import (
     module_tensors,
     optimizer_tensors,
     restore_optimizer,
+    stage_dir,
 )
 from faceswap_gan.models.images import to_network
 from faceswap_gan.models.networks import Discriminator, Encoder, Generator, NetworkSpec
@@ -73,7 +74,7 @@ class Step3Trainer:
         faces: FaceSet,
         step1: StageCheckpoint,
         step2: StageCheckpoint,
-        where: Path,
+        model_dir: Path,
         device: torch.device,
         seed: int,
         dist: DistContext | None = None,
@@ -87,9 +88,11 @@ class Step3Trainer:
         self.memory_format = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
         self.total_steps: int | None = None  # set by the loop: where the warp turns off
         self.g, self.d, self.e = Generator(spec), Discriminator(spec), Encoder(spec)
-        load_module(self.g, ema_or("generator", step1.weights), step1.weights, where)
-        load_module(self.d, "discriminator", step1.weights, where)
-        load_module(self.e, "encoder", step2.weights, where)
+        # Errors name the folder the misfitting weights came from.
+        step1_dir, step2_dir = stage_dir(model_dir, 1), stage_dir(model_dir, 2)
+        load_module(self.g, ema_or("generator", step1.weights), step1.weights, step1_dir)
+        load_module(self.d, "discriminator", step1.weights, step1_dir)
+        load_module(self.e, "encoder", step2.weights, step2_dir)
         for net in (self.g, self.d, self.e):
             net.to(device, memory_format=self.memory_format).train()
             broadcast_module(net, self.dist)
