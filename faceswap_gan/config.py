@@ -134,6 +134,7 @@ class RenderConfig:
     mask_erode: float = 0.04  # fraction of the face size
     mask_feather: float = 0.08  # fraction of the face size
     seamless: bool = False  # Poisson clone instead of alpha blend
+    sharpen: float = 0.0  # unsharp mask on the enlarged face (0: off)
     z_smoothing: float = 0.5  # EMA weight of the previous z per track (0 = off)
     color_smoothing: float = 0.8  # EMA weight of the previous colour statistics
     crf: int = 18
@@ -249,6 +250,8 @@ def _check(p: Pipeline) -> None:
         )
     if p.train1.loss not in ("bce", "hinge"):
         raise FaceswapError(f"pipeline '{p.name}': train1.loss must be 'bce' or 'hinge'")
+    if p.render.sharpen < 0:
+        raise FaceswapError(f"pipeline '{p.name}': render.sharpen must be 0 (off) or more")
     if p.render.mesh_every < 1:
         raise FaceswapError(f"pipeline '{p.name}': render.mesh_every must be 1 or more")
     if p.render.color not in COLOR_MODES:

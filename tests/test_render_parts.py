@@ -135,6 +135,24 @@ def test_paste_changes_only_masked_pixels(portraits, seamless):
         assert err_new < 12 and err_new < err_old / 2
 
 
+def test_sharpen_adds_detail_inside_the_mask_only(portraits):
+    """render.sharpen: an unsharp mask on the enlarged face, sized to the enlargement."""
+    p = portraits["astronaut"]
+    inverse = cv2.invertAffineTransform(p["matrix"])
+    other = portraits["hopper"]["crop"]
+    plain, sharp = p["image"].copy(), p["image"].copy()
+    paste_face(plain, other, p["mask"], inverse)
+    paste_face(sharp, other, p["mask"], inverse, sharpen=1.0)
+    alpha = cv2.warpAffine(p["mask"], inverse, plain.shape[1::-1], flags=cv2.INTER_LINEAR)
+    assert np.array_equal(sharp[alpha == 0], p["image"][alpha == 0])
+
+    def detail(image: np.ndarray) -> float:  # high-frequency energy where the face is pasted
+        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        return float(np.abs(cv2.Laplacian(grey, cv2.CV_32F))[alpha >= 1.0].mean())
+
+    assert detail(sharp) > 1.3 * detail(plain), (detail(plain), detail(sharp))
+
+
 def test_crop_box_clipped_and_outside():
     inverse = np.array([[2.0, 0, -10], [0, 2.0, 5]])
     assert crop_box_in_frame(inverse, 32, (100, 100)) == (0, 4, 55, 70)

@@ -40,7 +40,8 @@ def test_translate_changes_only_the_face(ws, capsys):
     code, text = run_cli(["translate", str(src), "--to", "speaker_b", "--workspace", str(ws)], capsys)
     assert code == 1 and "--force" in text
     code, text = run_cli(["translate", str(src), "--to", "speaker_b", "--workspace", str(ws),
-                       "--seamless", "--color", "hist", "-o", str(ws / "s.jpg")], capsys)
+                       "--seamless", "--color", "hist", "--sharpen", "1", "-o", str(ws / "s.jpg")],
+                          capsys)
     assert code == 0, text
     assert (ws / "s.jpg").is_file()
 

@@ -98,13 +98,11 @@ def console() -> Console:
     return Console(stderr=True)
 
 
-def with_render_overrides(preset: Pipeline, color: str | None, seamless: bool | None) -> Pipeline:
+def with_render_overrides(preset: Pipeline, color: str | None, seamless: bool | None,
+                          sharpen: float | None = None) -> Pipeline:
     """The preset with the blend options given on the command line (None: keep the preset's)."""
-    render = preset.render
-    if color is not None:
-        render = dataclasses.replace(render, color=color)
-    if seamless is not None:
-        render = dataclasses.replace(render, seamless=seamless)
+    given = {"color": color, "seamless": seamless, "sharpen": sharpen}
+    render = dataclasses.replace(preset.render, **{k: v for k, v in given.items() if v is not None})
     return dataclasses.replace(preset, render=render)
 
 
@@ -126,7 +124,7 @@ class Rate:
 
 
 def model_options(func: F) -> F:
-    """--model, --color and --seamless: which model renders, and how its faces are blended."""
+    """--model, --color, --seamless, --sharpen: which model renders, how its faces are blended."""
     func = click.option("--model", "model_name", default=None, metavar="NAME|PATH",
                         help="Model folder name in the workspace, a model folder or an exported "
                              ".safetensors file [default: workspace model 'default', else the "
@@ -135,4 +133,7 @@ def model_options(func: F) -> F:
                         help="Colour correction [default: the pipeline's render.color].")(func)
     func = click.option("--seamless/--no-seamless", default=None,
                         help="Poisson (seamless) clone instead of a feathered blend.")(func)
+    func = click.option("--sharpen", type=click.FloatRange(0, 3), default=None, metavar="AMOUNT",
+                        help="Unsharp mask on the enlarged face, e.g. 1.0 [default: the "
+                             "pipeline's render.sharpen, 0 = off].")(func)
     return func

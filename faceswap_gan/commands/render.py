@@ -62,7 +62,7 @@ def parse_assign(text: str | None) -> dict[str, str] | None:
 def command(input_path: Path, to: str | None, swap: bool, only: str | None, assign: str | None,
             all_faces: bool, output: Path | None, force: bool, crf: int | None, preset: str | None, start: float,
             frames: int | None, preview: bool, watermark: bool, model_name: str | None,
-            color: str | None, seamless: bool | None, workspace: str | None,
+            color: str | None, seamless: bool | None, sharpen: float | None, workspace: str | None,
             pipeline: str | None, device: str) -> None:
     """Swap the faces in INPUT and write an H.264 MP4 with the input's audio copied unchanged.
 
@@ -102,7 +102,7 @@ def command(input_path: Path, to: str | None, swap: bool, only: str | None, assi
         if not os.access(output.parent, os.W_OK):
             output = ws.renders_dir / output.name
     check_output(input_path, output, force)
-    preset_cfg = with_render_overrides(preset_cfg, color, seamless)
+    preset_cfg = with_render_overrides(preset_cfg, color, seamless, sharpen)
 
     dev = resolve_device(device)
     model_path = locate_model(ws, model_name)

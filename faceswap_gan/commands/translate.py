@@ -29,7 +29,7 @@ from faceswap_gan.errors import FaceswapError
 @pipeline_option
 @device_option(inference=True)
 def command(image_path: Path, to: str, output: Path | None, force: bool, model_name: str | None,
-            color: str | None, seamless: bool | None, workspace: str | None,
+            color: str | None, seamless: bool | None, sharpen: float | None, workspace: str | None,
             pipeline: str | None, device: str) -> None:
     """Align the face(s) in IMAGE, translate them to speaker --to and paste them back.
 
@@ -59,7 +59,7 @@ def command(image_path: Path, to: str, output: Path | None, force: bool, model_n
     ext = output.suffix.lower()
     if ext not in (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"):
         raise FaceswapError(f"cannot write '{ext}' images; use .png or .jpg")
-    preset = with_render_overrides(preset, color, seamless)
+    preset = with_render_overrides(preset, color, seamless, sharpen)
     dev = resolve_device(device)
     model_path = locate_model(ws, model_name)
     model = load_face_model(model_path, dev, need_encoder=True)

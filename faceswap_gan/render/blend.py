@@ -38,12 +38,14 @@ def paste_face(
     mask: np.ndarray,
     inverse_matrix: np.ndarray,
     seamless: bool = False,
+    sharpen: float = 0.0,
 ) -> tuple[int, int, int, int] | None:
     """Blend ``crop`` (S, S, 3) into ``frame`` in place where ``mask`` (S, S) says; returns the box.
 
     ``inverse_matrix`` is the (2, 3) crop->frame transform. With ``seamless`` the face is
     Poisson-cloned (OpenCV's seamlessClone) first, then feathered in with the same mask, so
-    pixels outside the mask stay untouched either way.
+    pixels outside the mask stay untouched either way. ``sharpen`` > 0: an unsharp mask of
+    that amount on the enlarged face, its radius the enlargement (what the upscale blurred).
     """
     # Only the part of the frame under the mask's support: about half the crop's footprint.
     region = cv2.boundingRect((mask > 0).astype(np.uint8))
@@ -57,6 +59,10 @@ def paste_face(
     local[:, 2] -= (x0, y0)
     size = (x1 - x0, y1 - y0)
     face = cv2.warpAffine(crop, local, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if sharpen > 0:
+        enlarged = float(np.sqrt(abs(np.linalg.det(local[:, :2]))))
+        blurred = cv2.GaussianBlur(face, (0, 0), sigmaX=max(0.5, 0.5 * enlarged))
+        face = cv2.addWeighted(face, 1.0 + sharpen, blurred, -sharpen, 0.0)
     alpha = cv2.warpAffine(mask.astype(np.float32), local, size, flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
     if not (alpha > 0).any():

@@ -92,7 +92,7 @@ class FaceSwapper:
                               self.config.mask_erode, self.config.mask_feather)
         face = self.recolor(job, generated, mask)
         box = paste_face(image, face, mask, invert_matrix(job.crop.matrix),
-                         seamless=self.config.seamless)
+                         seamless=self.config.seamless, sharpen=self.config.sharpen)
         return box is not None
 
 
