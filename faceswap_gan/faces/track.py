@@ -7,6 +7,9 @@ track whose mesh fails is lost. (3) Full-frame detection runs after a cut, when 
 lost, when there are no tracks, and otherwise every ``detect_every`` frames; detections that
 no track covers start a track (or revive a track lost a few frames ago, keeping its id).
 (4) Each track's landmarks are smoothed over time with a One Euro filter.
+
+``track_stream`` runs the tracker over a whole stream; with ``mesh_every`` > 1 (render) the
+frames between meshed ones take landmarks interpolated between their neighbours' meshes.
 """
 
 from __future__ import annotations
