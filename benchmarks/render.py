@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -167,20 +166,6 @@ def setup_device(name: str) -> torch.device:
     return resolve_device(name)
 
 
-def cpu_name() -> str:
-    from faceswap_gan.device import cpu_supports_bf16
-
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{name} ({'bf16 hardware' if cpu_supports_bf16() else 'no bf16 hardware: fp32'})"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10)
@@ -197,6 +182,7 @@ def main() -> None:
         return
 
     from faceswap_gan.config import load_pipeline
+    from faceswap_gan.device import cpu_name
     from faceswap_gan.render.target import SwapTarget
 
     device = setup_device(args.device)

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from faceswap_gan.config import load_pipeline
-from faceswap_gan.device import CoreShare, resolve_device, set_cpu_threads
+from faceswap_gan.device import CoreShare, cpu_name, resolve_device, set_cpu_threads
 from faceswap_gan.models.checkpoint import StageCheckpoint, module_tensors
 from faceswap_gan.models.networks import NetworkSpec, build_networks
 from faceswap_gan.training.data import FaceSet
@@ -193,8 +193,7 @@ def main() -> None:
     spec = NetworkSpec.from_config(pipeline.model, args.speakers)
     faces = faces_for(spec.size, args.speakers)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    cpu = Path("/proc/cpuinfo").read_text().split("model name")[1].split("\n")[0].split(":", 1)[1].strip() \
-        if Path("/proc/cpuinfo").is_file() else "unknown"
+    cpu = cpu_name()
     print(f"device={device} cpu={cpu!r} torch={torch.__version__} threads={threads} "
           f"pipeline={pipeline.name} size={spec.size} speakers={args.speakers}")
 

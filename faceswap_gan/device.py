@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import platform
 import tempfile
 import time
 from pathlib import Path
@@ -171,6 +172,17 @@ def _alive(pid: int) -> bool:
     except (PermissionError, OSError):
         return True  # exists, owned by someone else
     return True
+
+
+def cpu_name() -> str:
+    """The CPU's model name and whether it runs bf16 natively, for benchmark reports."""
+    name = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    return f"{name} ({'bf16 hardware' if cpu_supports_bf16() else 'no bf16 hardware: fp32'})"
 
 
 def cpu_supports_bf16() -> bool:

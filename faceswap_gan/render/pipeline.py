@@ -15,6 +15,7 @@ is bounded by the chunk and the queues, not by the clip length.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -388,7 +389,7 @@ def _render_locked(
                     writer.close()
         except BaseException:
             if sink is not None:
-                with _suppress():
+                with contextlib.suppress(BaseException):  # the first error is the one to raise
                     sink.close()
             writer._abort()
             raise
@@ -546,11 +547,3 @@ class _StageClock:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds[self._name] = self.seconds.get(self._name, 0.0) + time.perf_counter() - self._t0
-
-
-class _suppress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return True
