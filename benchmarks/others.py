@@ -194,15 +194,16 @@ def part_real(root: Path, steps: int, faces_from: Path | None, model_from: Path 
         return
     ws = Workspace(root / "ws")
     if faces_from is not None:  # crops real_pair.py already extracted (the same settings)
-        for speaker in sorted({s for _, s in real_pair.TRAIN_CLIPS}):
+        for speaker in ("obama", "lieu"):
             if not ws.speaker_faces_dir(speaker).is_dir():
                 shutil.copytree(faces_from / "faces" / speaker, ws.speaker_faces_dir(speaker))
     else:
-        for clip, speaker in real_pair.TRAIN_CLIPS:
-            path = real_pair.REAL / clip
-            frames, _ = real_pair.clip_info(path)
-            extract_source(path, ws, load_pipeline("debate"), SpeakerAssignment.single(speaker),
-                           max_frames=frames - real_pair.held_out_frames(path))
+        for speaker in ("obama", "lieu"):
+            for clip in real_pair.PEOPLE[speaker]:
+                path = real_pair.REAL / clip
+                frames, _ = real_pair.clip_info(path)
+                extract_source(path, ws, load_pipeline("debate"), SpeakerAssignment.single(speaker),
+                               max_frames=frames - real_pair.held_out_frames(path))
     if model_from is not None:  # a model real_pair.py trained (copied: its gate is refitted here)
         model_dir = ws.model_dir("given")
         if not model_dir.is_dir():

@@ -1,12 +1,14 @@
 """The swap on real faces: train on two real people, swap a cut of held-out footage, score it.
 
-    .venv/bin/python benchmarks/real_pair.py --workspace WS [--pipeline debate] [--model NAME]
-        [--steps1 N --steps2 N --steps3 N] [--stage cut|extract|train|render|eval|all]
+    .venv/bin/python benchmarks/real_pair.py --workspace WS [--pair obama,lieu] [--pipeline debate]
+        [--model NAME] [--minutes N | --steps1 N --steps2 N --steps3 N]
+        [--stage cut|extract|train|render|eval|all]
 
 Reads the clips in ../shared/real (see its README; never copied into the project). Each
-person's last HOLDOUT_SECONDS are held out: the training crops come from the rest, and the
-test "debate" is a cut between the held-out parts (Obama, then Lieu, 256x256 at 25 fps with
-their audio). The swap is scored by `faceswap eval` without ground truth (there is none for
+clip's last HOLDOUT_SECONDS are held out: the training crops come from the rest, and the
+test "debate" is a cut between the two people's held-out parts (the first person, then the
+second, 256x256 at 25 fps with their audio). `--pair reagan,lieu` is the pair colour cannot
+flatter (similar skin tone). The swap is scored by `faceswap eval` without ground truth (there is none for
 a real swap): identity by a classifier trained on the training crops (and by dlib's
 pretrained face embedding when installed), expression, pose and flicker against the source,
 and sharpness against the source. Every step is a real `faceswap` command, printed first.
@@ -31,14 +33,13 @@ HOLDOUT_SECONDS = 5.0
 CUT_SIZE = 256
 CUT_FPS = 25
 AUDIO_RATE = 16000
-# (clip, speaker): the training part of each clip is everything but its last seconds.
-TRAIN_CLIPS = (
-    ("obama_address_450.mp4", "obama"),
-    ("obama_weekly_256.mp4", "obama"),
-    ("lieu_256.mp4", "lieu"),
-)
-# The held-out cut: (clip, speaker) in order, HOLDOUT_SECONDS each.
-CUT_PARTS = (("obama_address_450.mp4", "obama"), ("lieu_256.mp4", "lieu"))
+# Each person's clips; the training part of each is everything but its last seconds, and the
+# held-out cut takes the first clip's last seconds.
+PEOPLE = {
+    "obama": ("obama_address_450.mp4", "obama_weekly_256.mp4"),
+    "lieu": ("lieu_256.mp4",),
+    "reagan": ("reagan_256.mp4",),
+}
 
 
 def run_cli(*args: str) -> None:
@@ -85,7 +86,7 @@ def _tail(path: Path) -> tuple[list[np.ndarray], np.ndarray]:
     return frames[-n:], samples
 
 
-def make_cut(out: Path) -> Path:
+def make_cut(out: Path, people: list[str]) -> Path:
     """The held-out cut, written once."""
     from faceswap_gan.video.writer import VideoWriter
 
@@ -93,8 +94,8 @@ def make_cut(out: Path) -> Path:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     with VideoWriter(out, CUT_SIZE, CUT_SIZE, CUT_FPS, audio_rate=AUDIO_RATE) as writer:
-        for clip, _speaker in CUT_PARTS:
-            frames, audio = _tail(REAL / clip)
+        for person in people:
+            frames, audio = _tail(REAL / PEOPLE[person][0])
             for image in frames:
                 writer.write(image)
             writer.write_audio(audio)
@@ -106,7 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workspace", required=True)
     parser.add_argument("--pipeline", default="debate")
+    parser.add_argument("--pair", default="obama,lieu",
+                        help=f"two of {', '.join(PEOPLE)}, comma-separated")
     parser.add_argument("--model", default="real")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="train by time (faceswap train --minutes) instead of step counts")
     parser.add_argument("--steps1", type=int, default=None)
     parser.add_argument("--steps2", type=int, default=None)
     parser.add_argument("--steps3", type=int, default=None)
@@ -115,20 +120,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not REAL.is_dir():
         sys.exit(f"no real footage at {REAL} (see the developers' guide)")
+    people = args.pair.split(",")
+    if len(people) != 2 or any(p not in PEOPLE for p in people):
+        sys.exit(f"--pair must name two of {', '.join(PEOPLE)}")
     ws = Path(args.workspace).resolve()
     common = ["--workspace", str(ws)]
     cut = ws / "real" / "heldout_cut.mp4"
     stages = ["cut", "extract", "train", "render", "eval"] if args.stage == "all" else [args.stage]
     if "cut" in stages:
-        make_cut(cut)
+        make_cut(cut, people)
     if "extract" in stages:
         pipe = ["--pipeline", args.pipeline]
-        for clip, speaker in TRAIN_CLIPS:
-            path = REAL / clip
-            frames, _ = clip_info(path)
-            run_cli("extract", str(path), "--speaker", speaker,
-                    "--max-frames", str(frames - held_out_frames(path)), *pipe, *common)
-    if "train" in stages:
+        for speaker in people:
+            for clip in PEOPLE[speaker]:
+                path = REAL / clip
+                frames, _ = clip_info(path)
+                run_cli("extract", str(path), "--speaker", speaker,
+                        "--max-frames", str(frames - held_out_frames(path)), *pipe, *common)
+    if "train" in stages and args.minutes is not None:
+        run_cli("train", "--model", args.model, "--pipeline", args.pipeline,
+                "--minutes", f"{args.minutes:g}", *common)
+    elif "train" in stages:
         model = ["--model", args.model]
         for step, steps in ((1, args.steps1), (2, args.steps2), (3, args.steps3)):
             if steps == 0:
@@ -141,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         run_cli("render", str(cut), "--swap", "--model", args.model, "-o", str(rendered),
                 "--force", *common)
     if "eval" in stages:
-        run_cli("eval", "--clip", str(cut), "--rendered", str(rendered),
+        run_cli("eval", "--clip", str(cut), "--rendered", str(rendered), "--model", args.model,
                 "--json", str(ws / "eval" / f"real_{args.model}.json"),
                 "--strip", str(ws / "eval" / f"real_{args.model}_strip.png"), *common)
     return 0

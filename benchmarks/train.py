@@ -127,7 +127,7 @@ def trainers(pipeline, spec: NetworkSpec, faces: FaceSet, device: torch.device, 
            2: Step2Trainer(spec, pipeline, faces, s1, Path("."), device, seed=0).train_step}
     if pipeline.train3.steps > 0:
         t3 = Step3Trainer(spec, pipeline, faces, s1, s2, Path("."), device, seed=0)
-        t3.total_steps = 10**9  # warped input, as for most of a run
+        t3.progress = 0.0  # warped input, as for most of a run
         out[3] = t3.train_step
     return out
 

@@ -14,6 +14,7 @@ import click
 
 from faceswap_gan import __version__
 from faceswap_gan.errors import FaceswapError
+from faceswap_gan.fileio import is_write_failure, removing_leftovers, write_error
 
 # name -> module in faceswap_gan.commands; imported lazily so `faceswap --help` stays fast
 # and a heavy import (torch, mediapipe) is paid only by the command that needs it.
@@ -59,7 +60,8 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one line on stderr and exit status 1.
+    """Entry point: user errors become one line on stderr and exit status 1 (2 for a bad
+    option); an output the system refuses to write is one of them (``fileio.WriteError``).
 
     SIGTERM is handled like Ctrl-C (whatever handles SIGINT at that moment runs: a run stops
     and removes its temporary files, training saves a checkpoint first), then exits 143.
@@ -70,9 +72,16 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with _sigterm_as_interrupt() as terminated:
         try:
-            cli.main(args=argv, prog_name="faceswap", standalone_mode=False)
+            with removing_leftovers():
+                cli.main(args=argv, prog_name="faceswap", standalone_mode=False)
         except FaceswapError as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except OSError as exc:
+            if not is_write_failure(exc):
+                raise
+            # A write the code did not word itself (a log line, a library's own file).
+            click.echo(f"error: {write_error(exc.filename or 'a file', exc.errno)}", err=True)
             sys.exit(1)
         except (click.exceptions.Abort, KeyboardInterrupt) as exc:
             if terminated:
@@ -85,6 +94,11 @@ def main(argv: list[str] | None = None) -> None:
                 click.echo("interrupted: finished work is kept; run the same command to resume",
                            err=True)
             sys.exit(130)
+        except click.UsageError as exc:
+            # One line, as every other error: what is wrong, and where the options are listed.
+            where = exc.ctx.command_path if exc.ctx is not None else "faceswap"
+            click.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
+            sys.exit(exc.exit_code)
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)

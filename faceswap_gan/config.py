@@ -57,6 +57,7 @@ class ModelConfig:
     spectral_norm: bool = False  # in D (ours; the paper uses batch norm)
     g_condition: str = "input"  # how G sees the speaker: "input" (paper) or "heads" (ours)
     g_head_blocks: int = 2  # with "heads": G's last upsampling stages owned by each speaker
+    z_bound: str = "none"  # how E's output is kept in G's prior: "none" (paper), "clamp", "tanh"
 
 
 @dataclass
@@ -70,9 +71,12 @@ class Step1Config:
     ema_decay: float = 0.0  # 0 = off; else decay of an EMA copy of G used for sampling
     augment_flip: bool = False
     augment_light: bool = False
+    diversity_weight: float = 0.0  # ours: mode-seeking term, so G's face depends on z (0 = off)
+    min_spread: float = 0.0  # ours: stop when G's faces vary less than this x the real crops' (0 = off)
     amp: bool = True  # bf16 autocast where the hardware has it (AMX/AVX-512 bf16 CPUs, Ampere+ GPUs)
     channels_last: bool = True  # NHWC memory layout (faster convolutions with oneDNN and cuDNN)
     steps: int = 20000
+    time_share: float = 1.0  # `train --minutes N`: this step's share of N (shares are normalised)
     checkpoint_every: int = 500
     preview_every: int = 500
     log_every: int = 50
@@ -85,10 +89,12 @@ class Step2Config:
     beta1: float = 0.5
     beta2: float = 0.999
     steps: int = 30000
+    time_share: float = 1.0  # as train1.time_share
     recon_weight: float = 0.0  # ours: weight of |x - G(E(x), c_x)| on real crops
     feature_weight: float = 0.0  # ours: the same reconstruction in D's features
     translate_weight: float = 0.0  # ours: D's class loss on G(E(x), c') for another speaker c'
-    z_clamp: bool = False  # ours: keep E(x) inside G's prior [-1, 1] (training and inference)
+    prior_weight: float = 0.0  # ours: keep E's pre-bound code where the bound passes a gradient
+    max_saturated: float = 1.0  # ours: stop when more of E's code than this sits at +-1 (1 = off)
     amp: bool = True  # as train1.amp
     channels_last: bool = True
     checkpoint_every: int = 500
@@ -101,6 +107,7 @@ class Step3Config:
     """Ours: E and G fine-tuned together on real crops (deepfakes' warped-input reconstruction)."""
 
     steps: int = 0  # 0: no step 3 (the paper's recipe ends at step 2)
+    time_share: float = 1.0  # as train1.time_share
     batch_size: int = 32
     lr: float = 1e-4  # E and G
     lr_d: float = 1e-4
@@ -111,8 +118,13 @@ class Step3Config:
     l1_weight: float = 1.0  # |G(E(warp(x)), c_x) - x|
     ssim_weight: float = 1.0  # 1 - SSIM of the same
     focus_weight: float = 2.0  # extra loss weight on eyes and mouth (template regions; 0 = off)
-    adv_weight: float = 0.1  # D's real/fake + class loss on translations G(E(x), c'); 0 = no D
+    adv_weight: float = 0.1  # D's real/fake loss on translations G(E(x), c')
+    class_weight: float = -1.0  # D's class loss on translations (identity); -1: adv_weight's
     cycle_weight: float = 0.0  # latent cycle |E(G(E(x), c')) - E(x)|
+    prior_weight: float = 0.0  # as train2.prior_weight
+    code_weight: float = 0.0  # ours: E leaves a code discriminator unable to tell the speaker
+    expression_weight: float = 0.0  # ours: a translation opens mouth and eyes as its source does
+    max_saturated: float = 1.0  # as train2.max_saturated
     ema_decay: float = 0.999  # EMA copies of E and G used for previews and inference; 0 = off
     augment_flip: bool = True
     augment_light: bool = True
@@ -204,9 +216,24 @@ def load_pipeline(name_or_path: str | Path | None = None) -> Pipeline:
     return pipeline_from_dict(name, data)
 
 
+def legacy_z_bound(data: dict[str, Any]) -> str:
+    """model.z_bound of settings written before it existed: the old ``train2.z_clamp``."""
+    return "clamp" if (data.get("train2") or {}).get("z_clamp") else "none"
+
+
+def _migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Settings of older checkpoints and presets in today's keys (FORMATS.md lists them)."""
+    train2 = data.get("train2")
+    if isinstance(train2, dict) and "z_clamp" in train2:
+        model = dict(data.get("model") or {})
+        model.setdefault("z_bound", legacy_z_bound(data))
+        data = {**data, "model": model, "train2": {k: v for k, v in train2.items() if k != "z_clamp"}}
+    return data
+
+
 def pipeline_from_dict(name: str, data: dict[str, Any]) -> Pipeline:
     """Build a Pipeline from parsed TOML (or a checkpoint's stored settings), checking keys."""
-    data = dict(data)
+    data = _migrate(dict(data))
     description = str(data.pop("description", ""))
     data.pop("name", None)
     sections: dict[str, Any] = {}
@@ -248,6 +275,8 @@ def _check(p: Pipeline) -> None:
         raise FaceswapError(
             f"pipeline '{p.name}': model.g_head_blocks must be within 1..{stages - 1} at {size} px"
         )
+    if p.model.z_bound not in ("none", "clamp", "tanh"):
+        raise FaceswapError(f"pipeline '{p.name}': model.z_bound must be 'none', 'clamp' or 'tanh'")
     if p.train1.loss not in ("bce", "hinge"):
         raise FaceswapError(f"pipeline '{p.name}': train1.loss must be 'bce' or 'hinge'")
     if p.render.sharpen < 0:

@@ -72,13 +72,18 @@ def set_cpu_threads(requested: int | None = None, default: int | None = None,
     at 0.30x of one alone; with one thread each, 0.8x)."""
     if requested is None and not os.environ.get(THREADS_ENV) and os.environ.get("OMP_NUM_THREADS"):
         return torch.get_num_threads()
+    given = "--threads"
     if requested is None and os.environ.get(THREADS_ENV):
+        given = f"${THREADS_ENV}"
         try:
             requested = int(os.environ[THREADS_ENV])
         except ValueError:
-            raise FaceswapError(f"${THREADS_ENV} must be a whole number, got {os.environ[THREADS_ENV]!r}") from None
+            raise FaceswapError(f"{given} must be a whole number, got {os.environ[THREADS_ENV]!r}") from None
     if requested is not None and requested < 1:
-        raise FaceswapError(f"threads must be at least 1, got {requested}")
+        raise FaceswapError(f"{given} must be at least 1, got {requested}")
+    if requested is not None and requested > usable_cpus():
+        raise FaceswapError(f"{given} {requested} is more than the {usable_cpus()} CPUs this process "
+                            "may use (extra threads only slow it down)")
     if requested is None and not default and share is not None:
         n = share.join()
     else:

@@ -12,6 +12,13 @@ even by ``kill -9``), so:
 
 Outputs get the usual mode (0666 less the umask, folders 0777 less the umask), as any other
 tool's would, whatever mode the library that wrote the temporary file gave it.
+
+An output that cannot be written (no space, a file-size limit, a read-only disk, no
+permission, a folder in the way) is a ``WriteError`` naming the output, never the temporary
+name: ``check_writable`` refuses what it can before the work, ``writing`` and ``atomic_path``
+word what the disk says during it. Every temporary file this process creates is recorded
+until it is renamed or removed, so ``removing_leftovers`` (around each CLI command) removes
+one that a signal arriving mid-cleanup (Ctrl-C during open, write, flush or rename) left.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ import json
 import os
 import re
 import secrets
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +41,127 @@ try:  # POSIX; elsewhere runs are not locked (the exists checks still apply)
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
+
+# What the system says when an output cannot be written, as the user should read it.
+_WRITE_CAUSES = {
+    errno.ENOSPC: "no space left on device; free some and run the same command again "
+                  "(finished work is kept)",
+    errno.EDQUOT: "disk quota exceeded; free some space and run the same command again "
+                  "(finished work is kept)",
+    errno.EFBIG: "file too large for the file system or the file-size limit (ulimit -f); "
+                 "finished work is kept",
+    errno.EROFS: "read-only file system; choose another output",
+    errno.EACCES: "permission denied; choose another output",
+    errno.EPERM: "permission denied; choose another output",
+    errno.EISDIR: "it is a folder; choose another output name",
+    errno.ENOTDIR: "a file is in the way of its folder",
+    errno.ENAMETOOLONG: "the name is too long",
+}
+
+
+class WriteError(FaceswapError):
+    """An output could not be written. What was there before is kept (the temporary file is
+    removed), so the same command can run again once the cause is fixed; callers that clean
+    up after bad input must not clean up after this."""
+
+
+def write_error(dest: str | os.PathLike, error_number: int) -> WriteError:
+    """The one wording of a failed write of ``dest``."""
+    cause = _WRITE_CAUSES.get(error_number) or os.strerror(error_number).lower()
+    return WriteError(f"cannot write {dest}: {cause}")
+
+
+def is_write_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is the system refusing a write (space, limits, permissions, a folder in
+    the way), rather than a bug."""
+    return isinstance(exc, OSError) and exc.errno in _WRITE_CAUSES
+
+
+@contextlib.contextmanager
+def writing(dest: str | os.PathLike) -> Iterator[None]:
+    """Turn the system refusing a write inside the block into a WriteError naming ``dest``."""
+    try:
+        yield
+    except OSError as exc:
+        if not is_write_failure(exc):
+            raise
+        raise write_error(dest, exc.errno) from None
+
+
+def check_writable(dest: str | os.PathLike, overwrite: bool = True,
+                   source: str | os.PathLike | None = None) -> None:
+    """Refuse, before any work, an output that could not be written: the input itself
+    (``source``), a folder, an existing file without ``overwrite``, or a place where no file
+    can be made (a file in the way of its folder, a read-only or unwritable folder)."""
+    dest = Path(dest)
+    if source is not None and dest.resolve() == Path(source).resolve():
+        raise FaceswapError(f"the output {dest} is the input; choose another with -o")
+    if dest.is_dir():
+        raise write_error(dest, errno.EISDIR)
+    if not overwrite and os.path.lexists(dest):
+        raise FaceswapError(_exists_message(dest))
+    folder = dest.parent
+    while not os.path.lexists(folder) and folder != folder.parent:
+        folder = folder.parent  # the folders that do not exist yet are made in the nearest one
+    if not folder.is_dir():
+        raise write_error(dest, errno.ENOTDIR)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        read_only = hasattr(os, "statvfs") and os.statvfs(folder).f_flag & os.ST_RDONLY
+        raise write_error(dest, errno.EROFS if read_only else errno.EACCES)
+
+
+# Temporary files of this process not yet renamed or removed -> the thread that made them.
+_OWNED: dict[Path, int] = {}
+
+
+def _own(path: Path) -> None:
+    _OWNED[path] = threading.get_ident()
+
+
+def _disown(path: Path) -> None:
+    _OWNED.pop(path, None)
+
+
+def remove_owned_temporaries() -> int:
+    """Remove the temporary files this thread created and has not renamed or removed (a
+    signal cut their cleanup short). Returns how many were removed."""
+    me = threading.get_ident()
+    removed = 0
+    for path, owner in list(_OWNED.items()):
+        if owner != me:
+            continue  # another thread's writer may still be using it
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed += 1
+        _disown(path)
+    return removed
+
+
+@contextlib.contextmanager
+def removing_leftovers() -> Iterator[None]:
+    """Around a whole command: however it ends, no temporary file of this thread stays. The
+    removal itself runs with Ctrl-C and SIGTERM held off, so a second signal cannot cut it
+    short; they are delivered once it is done."""
+    try:
+        yield
+    finally:
+        with _signals_held():
+            remove_owned_temporaries()
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    main = threading.current_thread() is threading.main_thread()
+    if not main or not hasattr(signal, "pthread_sigmask"):  # signals only reach the main thread
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
 
 _TOKEN = r"[a-z0-9_]{8}"  # the random part of a temporary name (also tempfile's mkstemp names)
 
@@ -80,6 +210,8 @@ def output_lock(dest: str | os.PathLike, overwrite: bool = True) -> Iterator[Non
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        if is_write_failure(exc):
+            raise write_error(dest, exc.errno) from None
         raise FaceswapError(f"cannot write in {dest.parent}: {exc.strerror}") from None
     lock = _lock_path(dest)
     fd = _acquire(lock, dest) if fcntl is not None else None
@@ -101,6 +233,8 @@ def _acquire(lock: Path, dest: Path) -> int:
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as exc:
+            if is_write_failure(exc):
+                raise write_error(dest, exc.errno) from None
             raise FaceswapError(f"cannot write in {dest.parent}: {exc.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -120,8 +254,9 @@ def _acquire(lock: Path, dest: Path) -> int:
         except FileNotFoundError:
             same = False
         if same:
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+            with contextlib.suppress(OSError):  # the pid only names the holder (a full disk)
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode("ascii"))
             return fd
         os.close(fd)
 
@@ -130,12 +265,17 @@ def _new_temporary(dest: Path) -> Path:
     """Create an empty temporary file beside ``dest`` with the usual mode (0666 less umask)."""
     while True:
         tmp = dest.parent / f".{dest.stem}.{secrets.token_hex(4)}{dest.suffix}"
+        _own(tmp)  # before it exists: a signal between creating and recording cannot lose it
         try:
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             return tmp
         except FileExistsError:
+            _disown(tmp)  # someone else's
             continue
         except OSError as exc:
+            _disown(tmp)
+            if is_write_failure(exc):
+                raise write_error(dest, exc.errno) from None
             raise FaceswapError(f"cannot write in {dest.parent}: {exc.strerror}") from None
 
 
@@ -151,18 +291,23 @@ def atomic_path(
     ``dest`` and cleans its temporaries), the write holds ``output_lock(dest, overwrite)``.
     """
     dest = Path(dest)
+    if dest.is_dir():  # the rename at the end would fail, after all the work
+        raise write_error(dest, errno.EISDIR)
     claim = contextlib.nullcontext() if locked else output_lock(dest, overwrite)
     with claim:
         if locked:
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            with writing(dest):
+                dest.parent.mkdir(parents=True, exist_ok=True)
         tmp_path = _new_temporary(dest)
         try:
-            yield tmp_path
-            usual_modes(tmp_path)  # the writer may have replaced our file with a 0600 one
-            os.replace(tmp_path, dest)
+            with writing(dest):
+                yield tmp_path
+                usual_modes(tmp_path)  # the writer may have replaced our file with a 0600 one
+                os.replace(tmp_path, dest)
         finally:
-            if tmp_path.exists():
+            with contextlib.suppress(FileNotFoundError):
                 tmp_path.unlink()
+            _disown(tmp_path)
 
 
 def _umask() -> int:

@@ -364,15 +364,19 @@ def write_portrait_crops(faces_dir: Path, size: int = 32, count: int = 12, seed:
 
 def write_face_folders(workspace: Path, crop_size: int = 32, per_speaker: int = 12) -> None:
     """workspace/faces/speaker_a|speaker_b/: aligned crops of each portrait under small random
-    warps, as `faceswap extract` would write them (MediaPipe mesh, the library's alignment)."""
+    warps, as `faceswap extract` would write them (MediaPipe mesh, the library's alignment),
+    and an alignments file per speaker recording each crop's mesh and matrix."""
     from faceswap_gan.faces.align import align_face
+    from faceswap_gan.faces.alignments import FaceRecord, make_header, write_alignments
     from faceswap_gan.faces.types import TrackedFace
 
     rng = np.random.default_rng(0)
+    (workspace / "alignments").mkdir(parents=True, exist_ok=True)
     for speaker, image in portraits().items():
         folder = workspace / "faces" / speaker
         folder.mkdir(parents=True, exist_ok=True)
         landmarks = mesh_landmarks(image)
+        records = []
         for i in range(per_speaker):
             angle, scale = rng.uniform(-8, 8), rng.uniform(0.9, 1.1)
             m = cv2.getRotationMatrix2D((256.0, 256.0), angle, scale)
@@ -381,8 +385,14 @@ def write_face_folders(workspace: Path, crop_size: int = 32, per_speaker: int = 
             lm = landmarks.copy()
             lm[:, :2] = lm[:, :2] @ m[:, :2].T + m[:, 2]
             face = TrackedFace(0, 0.0, 0, np.array([0, 0, 1, 1], float), 1.0, lm)
-            crop = align_face(warped, face, crop_size, 0.25).image
-            cv2.imwrite(str(folder / f"{i:04d}.png"), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+            aligned = align_face(warped, face, crop_size, 0.25)
+            cv2.imwrite(str(folder / f"{i:04d}.png"), cv2.cvtColor(aligned.image, cv2.COLOR_RGB2BGR))
+            records.append(FaceRecord(frame=i, time=float(i), track=0, speaker=speaker,
+                                      landmarks=lm.astype(np.float32), matrix=aligned.matrix,
+                                      score=1.0, blur=100.0, crop=f"faces/{speaker}/{i:04d}.png"))
+        header = make_header(source=speaker, source_id=speaker, crop_size=crop_size, padding=0.25,
+                             complete=True, frames=per_speaker)
+        write_alignments(workspace / "alignments" / f"{speaker}.jsonl", header, records)
 
 
 def train_tiny_model(workspace: Path) -> Path:

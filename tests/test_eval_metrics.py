@@ -158,3 +158,26 @@ def test_sharpness_falls_with_blur_inside_the_inner_face(portrait):
     assert blurred[1] / base < 0.5
     outside_noise = np.where(weights[..., None] > 0, image, _noisy(image, 30))
     assert M.high_frequency_energy(outside_noise, weights) == pytest.approx(base, rel=0.05)
+
+
+def test_periodic_energy_tells_a_grid_from_texture_and_blur(portrait):
+    """A blurred face and a sharp one score alike (a smooth spectrum); a checkerboard, a grid
+    or a face drawn small and enlarged with nearest pixels score far above them."""
+    from faceswap_gan.render.mask import face_mask as inner_face
+
+    image, lm = portrait
+    x0, y0 = np.floor(lm[:, :2].min(0)).astype(int)
+    x1, y1 = np.ceil(lm[:, :2].max(0)).astype(int)
+    face = cv2.resize(image[y0:y1, x0:x1], (96, 110), interpolation=cv2.INTER_AREA)
+    weights = cv2.resize(inner_face(lm, image.shape[:2])[y0:y1, x0:x1].astype(np.float32), (96, 110))
+    sharp = M.periodic_energy(face, weights)
+    blurred = M.periodic_energy(_blur(face, 2.0), weights)
+    assert blurred == pytest.approx(sharp, rel=0.35)
+    yy, xx = np.mgrid[:110, :96]
+    checker = np.clip(_blur(face, 2.0) + 12.0 * ((yy // 2 + xx // 2) % 2 - 0.5)[..., None], 0, 255)
+    small = cv2.resize(cv2.resize(face, (24, 28), interpolation=cv2.INTER_AREA), (96, 110),
+                       interpolation=cv2.INTER_NEAREST)
+    for patterned in (checker.astype(np.uint8), small):
+        assert M.periodic_energy(patterned, weights) > 1.8 * max(sharp, blurred)
+    # Noise is not a pattern: it scores like texture.
+    assert M.periodic_energy(_noisy(_blur(face, 2.0), 6), weights) < 1.3 * sharp

@@ -65,8 +65,12 @@ def test_a_perfect_swap_reaches_every_target_without_a_truth(reports):
     assert overall["identity_acc"] >= 0.95 and overall["source_vote_share"] >= 0.95
     assert overall["ssim"] is None and overall["truth_identity_acc"] is None  # no truth
     assert overall["pose_err_deg"] < 5.0  # same sway, another face
-    assert all(t["met"] and t["reference"] == "source" for t in perfect["targets"].values())
-    assert {"identity_acc", "sharpness_ratio"} <= set(perfect["targets"])
+    # Every target but the mouth's: over 8 frames the mouth barely moves, so how far the swap
+    # follows it (a correlation) is noise; the untouched clip follows it exactly.
+    assert all(t["met"] and t["reference"] == "source" for k, t in perfect["targets"].items()
+               if k != "mouth_corr")
+    assert {"identity_acc", "sharpness_ratio", "grid_ratio", "mouth_corr"} <= set(perfect["targets"])
+    assert reports[0][1]["overall"]["mouth_corr"] == pytest.approx(1.0)
 
 
 def test_the_untouched_clip_keeps_the_source_faces(reports):

@@ -46,8 +46,9 @@ def test_step2_lowers_the_z_error(tmp_path: Path) -> None:
     assert rows[-1]["z_mse"] < 0.5 * rows[1]["z_mse"]
 
 
-def test_translation_loss_and_z_clamp(tmp_path: Path) -> None:
-    """Ours: D's class loss on G(E(x), c') is logged and trained; z stays in G's prior."""
+def test_translation_loss_and_the_bounded_code(tmp_path: Path) -> None:
+    """Ours: D's class loss on G(E(x), c') is logged and trained; E's code is brought into
+    G's prior by tanh (a gradient everywhere), and its saturation is logged."""
     import numpy as np
 
     from faceswap_gan.models.inference import Translator
@@ -57,18 +58,33 @@ def test_translation_loss_and_z_clamp(tmp_path: Path) -> None:
     write_portrait_crops(ws.faces_dir, size=32, count=10)
     train(TrainRequest(ws, 1, ws.model_dir(), load_pipeline("tiny"), steps=10))
     pipeline = load_pipeline("tiny")
+    assert pipeline.model.z_bound == "tanh"
     pipeline.train2.translate_weight = 1.0
-    pipeline.train2.z_clamp = True
     pipeline.train2.log_every = 1
     train(TrainRequest(ws, 2, ws.model_dir(), pipeline, steps=3))
     rows = read_metrics(ws.model_dir() / "logs" / "step2" / "metrics.jsonl")
     assert all(np.isfinite(r["translate_ce"]) and r["translate_ce"] >= 0 for r in rows)
+    assert all(0 <= r["z_saturated"] <= 1 and r["z_spread"] > 0 for r in rows)
     model = load_face_model(ws.model_dir(), CPU)
     translator = Translator(model, CPU, autocast=False)
-    assert translator.z_clamp
     faces = load_faces(ws, model.speakers, size=32)
     crops = faces.images.permute(0, 2, 3, 1).numpy()
-    raw = model.encoder(torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 127.5 - 1)
+    raw = model.encoder.raw(torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 127.5 - 1)
     z = translator.encode(crops)
-    assert np.abs(z).max() <= 1.0
-    np.testing.assert_allclose(z, raw.detach().clamp(-1, 1).numpy(), atol=1e-4)
+    assert np.abs(z).max() < 1.0
+    np.testing.assert_allclose(z, torch.tanh(raw).detach().numpy(), atol=1e-4)
+
+
+def test_settings_with_the_old_z_clamp_still_load_as_a_clamped_code() -> None:
+    """Checkpoints and presets from before model.z_bound said train2.z_clamp = true."""
+    from faceswap_gan.config import pipeline_from_dict
+    from faceswap_gan.models.checkpoint import spec_from_meta
+
+    old = {"model": {"size": 32}, "train2": {"z_clamp": True, "steps": 5}}
+    pipeline = pipeline_from_dict("old", old)
+    assert pipeline.model.z_bound == "clamp" and pipeline.train2.steps == 5
+    assert pipeline_from_dict("old", {"model": {"size": 32}, "train2": {"z_clamp": False}}).model.z_bound == "none"
+    spec = {"size": 32, "z_dim": 8, "n_classes": 2, "embed_dim": 4, "g_width": 8, "d_width": 8,
+            "spectral_norm": False}
+    assert spec_from_meta({"spec": spec, "pipeline": old}, Path(".")).z_bound == "clamp"
+    assert spec_from_meta({"spec": spec}, Path(".")).z_bound == "none"

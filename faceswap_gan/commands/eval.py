@@ -114,10 +114,22 @@ def command(
     and, with --json, a report for scripts.
     """
     from faceswap_gan.evaluation.run import EvalRequest, run_eval
+    from faceswap_gan.fileio import check_writable
+    from faceswap_gan.video.reader import VideoReader
 
     ws, preset = open_run(workspace, pipeline)
-    if rendered and (models or recipes):
-        raise FaceswapError("give either --rendered files or --model/--recipe to render, not both")
+    if rendered and (recipes or len(models) > 1):
+        raise FaceswapError("with --rendered files, give at most one --model (the one that made "
+                            "them, for its code measures) and no --recipe")
+    # A bad video or an output that cannot be written fails now, not after the scoring
+    # (opening decodes a first frame; run_eval words the missing ones).
+    for video in (clip, truth, *rendered, *speaker_clips.values()):
+        if video is not None and video.is_file():
+            with VideoReader(video):
+                pass
+    for output in (json_path, strip_path):
+        if output is not None:
+            check_writable(output)
     with EvalDisplay(console()) as display:
         run_eval(
             EvalRequest(
@@ -208,10 +220,12 @@ _ROWS: dict[str, tuple[str, str]] = {
     "mouth_err": ("mouth opening error (IOD)", "{:.3f}"),
     "mouth_err_floor": ("  no-swap floor", "{:.3f}"),
     "mouth_err_over_floor": ("  error over the floor", "{:+.3f}"),
+    "mouth_corr": ("mouth follows the reference (r)", "{:.2f}"),
     "eye_err": ("eye opening error", "{:.3f}"),
     "ssim": ("face SSIM", "{:.3f}"),
     "psnr": ("face PSNR, dB", "{:.1f}"),
     "sharpness_ratio": ("face sharpness / source's", "{:.2f}"),
+    "grid_ratio": ("  grid/checkerboard share / source's", "{:.2f}"),
     "outside_diff": ("change outside face (0-255)", "{:.2f}"),
     "jitter_ratio": ("landmark jitter / reference's", "{:.2f}"),
     "flicker_ratio": ("face flicker / reference's", "{:.2f}"),
@@ -220,6 +234,14 @@ _ROWS: dict[str, tuple[str, str]] = {
     "source_vote_share": ("classifier agrees with track vote", "{:.1%}"),
     "faces": ("faces scored", "{:d}"),
     "frames": ("frames", "{:d}"),
+}
+
+
+# Rows of the model's code measures (report "code", evaluation/code.py).
+_CODE_ROWS: dict[str, tuple[str, str]] = {
+    "z_saturated": ("code components at +-1 (dead)", "{:.1%}"),
+    "z_spread": ("code spread over faces", "{:.3f}"),
+    "g_spread_ratio": ("G's faces over z / crops' spread", "{:.2f}"),
 }
 
 
@@ -255,6 +277,12 @@ def report_table(reports: Sequence[dict[str, Any]], names: Sequence[str]) -> Tab
         cells = [_cell(v, fmt, r["targets"].get(key)) for v, (_, _, r) in zip(values, columns)]
         target = first["targets"].get(key)
         table.add_row(label, refs.get(key, ""), *cells, target["target"] if target else "")
+    # The model's own measures (eval --model): one value per report, in its first column.
+    for key, (label, fmt) in _CODE_ROWS.items():
+        values = [(r.get("code") or {}).get(key) if len(reports) > 1 or k == 0 else None
+                  for k, (_, _, r) in enumerate(columns)]
+        if any(v is not None for v in values):
+            table.add_row(label, "model", *[_cell(v, fmt, None) for v in values], "")
     notes = {r["judge"].get("note") for r in reports if not r.get("judge", {}).get("model")}
     if notes - {None}:
         table.caption = f"pretrained embedding skipped: {'; '.join(sorted(notes - {None}))}"

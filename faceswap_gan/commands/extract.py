@@ -70,6 +70,7 @@ def command(
 ) -> None:
     from faceswap_gan.extract.pipeline import extract_source
     from faceswap_gan.faces.assign import SpeakerAssignment
+    from faceswap_gan.video.reader import VideoReader, is_image_file
 
     chosen = [o for o, v in (("--speaker", speaker), ("--assign", assign), ("--speakers", speakers)) if v]
     if len(chosen) != 1:
@@ -83,9 +84,12 @@ def command(
         assignment = SpeakerAssignment.parse_positions(assign)
     else:
         assignment = SpeakerAssignment.clusters([n for n in (speakers or "").split(",") if n.strip()])
-    for src in sources:
+    for src in sources:  # every source is opened first: a bad one fails before any work
         if not src.exists():
             raise FaceswapError(f"file not found: {src}")
+        if src.is_file() and not is_image_file(src):
+            with VideoReader(src):
+                pass
     ws, preset = open_run(workspace, pipeline)
 
     out = console()

@@ -89,12 +89,12 @@ def command(input_path: Path, to: str | None, swap: bool, only: str | None, assi
         render_video,
     )
     from faceswap_gan.render.target import SwapTarget, resolve
+    from faceswap_gan.video.reader import VideoReader
 
+    # Opening decodes the first frame from --start: a bad input fails before anything is made.
+    with VideoReader(input_path, start=start, max_frames=frames):
+        pass
     ws, preset_cfg = open_run(workspace, pipeline)
-    if not input_path.exists():
-        raise FaceswapError(f"file not found: {input_path}")
-    if input_path.is_dir():
-        raise FaceswapError(f"{input_path} is a folder, not a video")
     target = SwapTarget(to=to, swap=swap, only=only, assign=parse_assign(assign),
                         all_faces=all_faces)
     if output is None:

@@ -41,13 +41,13 @@ Examples:
 @click.option("--portrait", "portraits", multiple=True, metavar="NAME=PATH",
               help="A speaker's still photo; give two or more [default: the astronaut and "
                    "Grace Hopper as speaker_a and speaker_b].")
-@click.option("--seconds", type=float, default=30.0, show_default=True,
+@click.option("--seconds", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
               help="Length of each speaker's training clip.")
-@click.option("--debate-seconds", type=float, default=20.0, show_default=True,
+@click.option("--debate-seconds", type=click.FloatRange(min=0, min_open=True), default=20.0, show_default=True,
               help="Length of the debate clip and its ground truth.")
 @click.option("--size", default="640x360", show_default=True, metavar="WxH",
               help="Frame size of every clip.")
-@click.option("--fps", type=int, default=30, show_default=True, help="Frames per second.")
+@click.option("--fps", type=click.IntRange(min=1), default=30, show_default=True, help="Frames per second.")
 @click.option("--layout", type=click.Choice(["cuts", "split"]), default="cuts", show_default=True,
               help="Debate layout: close-ups with hard cuts, or speakers side by side.")
 @click.option("--moderator", "moderator", is_flag=False, flag_value="", default=None,
@@ -56,7 +56,7 @@ Examples:
                    "(moderator reaction shots, audience cutaways; a middle panel in split "
                    "layout) and the truth leaves them alone. PATH: their photo [default: "
                    "scikit-image's cameraman].")
-@click.option("--workers", type=int, default=None,
+@click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Clips rendered in parallel [default: up to 2, one per CPU core].")
 @seed_option
 @workspace_option
@@ -71,7 +71,8 @@ def command(out: str | None, portraits: tuple[str, ...], seconds: float, debate_
     a third person (the record's faces say each one's role). OUT defaults to the workspace's
     samples folder. A set already there with the same settings is reused.
     """
-    from faceswap_gan.synthetic.footage import generate_sample_set
+    from faceswap_gan.fileio import check_writable
+    from faceswap_gan.synthetic.footage import MANIFEST, generate_sample_set
     from faceswap_gan.synthetic.portraits import (
         DEFAULT_MODERATOR,
         default_third_portrait,
@@ -96,6 +97,7 @@ def command(out: str | None, portraits: tuple[str, ...], seconds: float, debate_
         photo = load_portrait(moderator) if moderator else default_third_portrait()
         others = {DEFAULT_MODERATOR: photo}
     out_dir = Path(out) if out else resolve_workspace(workspace).samples_dir
+    check_writable(out_dir / MANIFEST)  # a folder that cannot be written fails before the work
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 

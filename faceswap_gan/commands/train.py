@@ -43,6 +43,7 @@ Examples:
   faceswap train --step 1                      # the conditional GAN on workspace/faces/*
   faceswap train --step 2                      # then the encoder, G frozen
   faceswap train --step 3                      # then E and G fine-tuned on real crops
+  faceswap train --minutes 60                  # steps 1-3 by time: an hour split as the preset says
   faceswap train --step 1 --pipeline paper --model paper --steps 20000
   faceswap train --step 1 --speakers alice,bob --device cuda
   torchrun --nproc_per_node 2 -m faceswap_gan.cli train --step 1
@@ -57,13 +58,16 @@ Re-running the same command resumes from the last checkpoint; Ctrl-C saves one."
               help="Model name under workspace/models/, or a folder path.")
 @click.option("--steps", type=int, default=None,
               help="Total steps for this stage, counting steps already done [default: the pipeline's].")
+@click.option("--minutes", type=float, default=None,
+              help="Train by time: N minutes in all, counting time already trained, split over "
+                   "the steps by the pipeline's time_share (with --step: all to that step).")
 @device_option
 @seed_option
 @click.option("--speakers", default=None, metavar="A,B",
               help="Train on these speakers only [default: every speaker with crops].")
 def command(
     stage: int | None, pipeline: str | None, workspace: str | None, model: str, steps: int | None,
-    device: str, seed: int, speakers: str | None,
+    minutes: float | None, device: str, seed: int, speakers: str | None,
 ) -> None:
     """Train step 1 (conditional GAN G(z, c) and D), step 2 (encoder E) or step 3 (E and G
     fine-tuned together) on the extracted faces.
@@ -74,25 +78,38 @@ def command(
     """
     # Imported here so `faceswap train --help` stays fast.
     from faceswap_gan.device import resolve_device
-    from faceswap_gan.training.loop import TrainRequest, pending_stages, train
+    from faceswap_gan.training.loop import (
+        TrainRequest,
+        model_pipeline,
+        pending_stages,
+        time_budgets,
+        train,
+    )
 
     if steps is not None and steps < 1:
         raise FaceswapError(f"--steps must be at least 1, got {steps}")
     if steps is not None and stage is None:
         raise FaceswapError("--steps needs --step: it is the total of one step")
+    if minutes is not None and (steps is not None or not minutes > 0):
+        raise FaceswapError("--minutes must be a number above 0, and cannot go with --steps")
     if pipeline is not None:
         ws, preset = open_run(workspace, pipeline)
     else:
         ws, preset = resolve_workspace(workspace), None
     names = [s.strip() for s in speakers.split(",") if s.strip()] if speakers else None
     model_dir = resolve_model_dir(ws, model)
-    stages = [stage] if stage is not None else pending_stages(model_dir, preset)
+    budgets = None
+    if minutes is not None:
+        budgets = time_budgets(model_pipeline(model_dir, preset), minutes, [stage] if stage else None)
+    stages = [stage] if stage is not None else pending_stages(model_dir, preset, budgets)
     if not stages:
-        console().print(f"every step of {model_dir} is done; pass --step N --steps M to train longer")
+        more = "a larger --minutes" if budgets else "--step N --steps M"
+        console().print(f"every step of {model_dir} is done; pass {more} to train longer")
     for s in stages:
         with TrainDisplay(console()) as display:
             request = TrainRequest(
                 workspace=ws, stage=s, model_dir=model_dir, pipeline=preset, steps=steps,
+                seconds=budgets[s] if budgets else None,
                 device=resolve_device(device), seed=seed, speakers=names, report=display,
                 cores=core_share(),
             )
@@ -149,8 +166,10 @@ class TrainDisplay:
                 self.bar.start()
                 self.task = self.bar.add_task(f"step {event.stage}", total=event.total,
                                               completed=event.step, rate="", losses="")
-            self.bar.update(self.task, completed=event.step, rate=f"{event.steps_per_s:.2f} steps/s",
-                            losses=losses)
+            rate = f"{event.steps_per_s:.2f} steps/s"
+            if event.seconds_left is not None:
+                rate += f", {event.seconds_left / 60:.1f} min left"
+            self.bar.update(self.task, completed=event.step, total=event.total, rate=rate, losses=losses)
         elif isinstance(event, TrainSummary):
             self._stop()
             self.console.print(summary_table(event))

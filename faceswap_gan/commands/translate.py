@@ -42,23 +42,20 @@ def command(image_path: Path, to: str, output: Path | None, force: bool, model_n
     import cv2
 
     from faceswap_gan.device import resolve_device
-    from faceswap_gan.fileio import atomic_path
+    from faceswap_gan.fileio import atomic_path, check_writable
     from faceswap_gan.models.checkpoint import load_face_model
     from faceswap_gan.models.locate import locate_model
     from faceswap_gan.render.still import translate_image
     from faceswap_gan.video.reader import read_image
 
-    ws, preset = open_run(workspace, pipeline)
     image = read_image(image_path)
     if output is None:
         output = image_path.with_name(f"{image_path.stem}.{to}{image_path.suffix}")
-    if output.resolve() == image_path.resolve():
-        raise FaceswapError(f"the output {output} is the input; choose another with -o")
-    if output.exists() and not force:
-        raise FaceswapError(f"{output} exists; use --force to replace it")
+    check_writable(output, force, source=image_path)
     ext = output.suffix.lower()
     if ext not in (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"):
         raise FaceswapError(f"cannot write '{ext}' images; use .png or .jpg")
+    ws, preset = open_run(workspace, pipeline)
     preset = with_render_overrides(preset, color, seamless, sharpen)
     dev = resolve_device(device)
     model_path = locate_model(ws, model_name)

@@ -65,9 +65,12 @@ class FaceScore:
     mouth_err: float = math.nan
     eye_err: float = math.nan
     mouth_floor: float = math.nan  # |mouth(source) - mouth(truth)|: what no swap at all scores
+    ref_mouth: float = math.nan  # mouth opening of the reference face and of the swapped face:
+    swap_mouth: float = math.nan  # report.mouth_correlation follows one with the other over time
     ssim: float = math.nan  # against the truth only
     psnr: float = math.nan
     sharpness: float = math.nan  # inner-face Laplacian energy, swapped / source
+    grid: float = math.nan  # periodic (grid, checkerboard) share of that detail, swapped / source
     embedded: bool = False  # the pretrained embedding looked at this frame
     emb_dists: dict[str, float] = field(default_factory=dict)  # swapped face to each speaker's mean
     emb_ok: bool | None = None  # nearer the target's mean than the source's (None: not embedded)
@@ -304,12 +307,14 @@ class _Run:
             oval = M.face_mask(r_lm, ref.shape)
             if w_lm is not None:
                 score.yaw_err, score.pitch_err, score.roll_err = M.pose_error(w_lm, r_lm)
-                score.mouth_err = abs(M.mouth_opening(w_lm) - M.mouth_opening(r_lm))
+                score.ref_mouth, score.swap_mouth = M.mouth_opening(r_lm), M.mouth_opening(w_lm)
+                score.mouth_err = abs(score.swap_mouth - score.ref_mouth)
                 score.eye_err = abs(M.eye_opening(w_lm) - M.eye_opening(r_lm))
                 if truth is not None:
                     score.ssim = M.region_ssim(swapped, truth, oval)
                     score.psnr = M.region_psnr(swapped, truth, oval)
-                score.sharpness = _sharpness_ratio(swapped, source, s_lm if s_lm is not None else r_lm)
+                score.sharpness, score.grid = _detail_ratios(swapped, source,
+                                                             s_lm if s_lm is not None else r_lm)
                 if embed and self.judge is not None:
                     score.emb_dists = self.judge.distances(swapped, w_lm)
             self._temporal(track, score, r_lm, w_lm, ref, swapped, oval)
@@ -416,17 +421,19 @@ def _other(speaker: str, speakers: Sequence[str]) -> str:
     return others[0] if len(others) == 1 else ""
 
 
-def _sharpness_ratio(swapped: np.ndarray, source: np.ndarray, landmarks: np.ndarray) -> float:
-    """High-frequency energy of the swapped face over the source face's, both inside the
-    source face's inner-face mask (render's blend mask: brows to chin, eroded), measured
-    with the face shrunk to an eye distance of SHARPNESS_IOD when it is larger."""
+def _detail_ratios(swapped: np.ndarray, source: np.ndarray, landmarks: np.ndarray) -> tuple[float, float]:
+    """(sharpness, grid): the swapped face's high-frequency energy over the source face's,
+    and its periodic share over the source's (``metrics.periodic_energy``: above 1, part of
+    the detail is a grid or checkerboard, not texture); both inside the source face's
+    inner-face mask (render's blend mask: brows to chin, eroded), measured with the face
+    shrunk to an eye distance of SHARPNESS_IOD when it is larger."""
     h, w = source.shape[:2]
     pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
     x0, y0 = np.floor(pts.min(axis=0)).astype(int) - 2
     x1, y1 = np.ceil(pts.max(axis=0)).astype(int) + 3
     x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
     if x1 - x0 < 3 or y1 - y0 < 3:
-        return math.nan
+        return math.nan, math.nan
     weights = swap_face_mask(pts - (x0, y0), (y1 - y0, x1 - x0))
     scale = min(1.0, SHARPNESS_IOD / max(M.interocular(pts), 1e-6))
     size = (max(3, round((x1 - x0) * scale)), max(3, round((y1 - y0) * scale)))
@@ -435,9 +442,11 @@ def _sharpness_ratio(swapped: np.ndarray, source: np.ndarray, landmarks: np.ndar
         return image if scale == 1.0 else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
     weights = at_scale(weights.astype(np.float32))
-    out = M.high_frequency_energy(at_scale(swapped[y0:y1, x0:x1]), weights)
-    base = M.high_frequency_energy(at_scale(source[y0:y1, x0:x1]), weights)
-    return M.stability_ratio(out, base, floor=SHARPNESS_FLOOR)
+    swapped_face, source_face = at_scale(swapped[y0:y1, x0:x1]), at_scale(source[y0:y1, x0:x1])
+    out = M.high_frequency_energy(swapped_face, weights)
+    base = M.high_frequency_energy(source_face, weights)
+    grid = M.periodic_energy(swapped_face, weights) / M.periodic_energy(source_face, weights)
+    return M.stability_ratio(out, base, floor=SHARPNESS_FLOOR), grid
 
 
 def _nearest(face: np.ndarray, candidates: Sequence[np.ndarray]) -> np.ndarray | None:

@@ -31,7 +31,11 @@ TARGETS: dict[str, dict[str, tuple[str, float]]] = {
     "source": {
         "identity_acc": (">=", 0.9),
         "identity_emb_acc": (">=", 0.9),  # only where the pretrained embedding ran
-        "sharpness_ratio": (">=", 0.7),
+        "mouth_corr": (">=", 0.8),
+        "pose_err_deg": ("<=", 3.0),
+        "sharpness_ratio": (">=", 0.5),
+        "grid_ratio": ("<=", 1.5),  # that sharpness is texture, not a grid or checkerboard
+        "jitter_ratio": ("<=", 1.2),
     },
 }
 _JUDGE_KEYS = ("identity_emb_acc", "emb_dist_target", "emb_dist_source")
@@ -40,11 +44,11 @@ _JUDGE_KEYS = ("identity_emb_acc", "emb_dist_target", "emb_dist_source")
 # the rest are compared with the source whatever the reference. Counts have neither.
 _VS_REFERENCE = (
     "identity_acc", "identity_emb_acc", "emb_dist_target", "emb_dist_source", "pose_err_deg",
-    "yaw_err_deg", "pitch_err_deg", "roll_err_deg", "mouth_err", "eye_err", "jitter_ratio",
+    "yaw_err_deg", "pitch_err_deg", "roll_err_deg", "mouth_err", "mouth_corr", "eye_err", "jitter_ratio",
     "flicker_ratio", "found_rate",
 )
 _TRUTH_ONLY = ("mouth_err_floor", "mouth_err_over_floor", "ssim", "psnr", "truth_identity_acc")
-_VS_SOURCE = ("sharpness_ratio", "outside_diff", "source_vote_share")
+_VS_SOURCE = ("sharpness_ratio", "grid_ratio", "outside_diff", "source_vote_share")
 
 
 def references(reference: str) -> dict[str, str]:
@@ -86,10 +90,12 @@ def summarise(faces: Sequence[FaceScore], stability: StabilitySums) -> dict[str,
         "mouth_err": mean([f.mouth_err for f in found]),
         "mouth_err_floor": mean([f.mouth_floor for f in faces]),
         "mouth_err_over_floor": mean([f.mouth_err - f.mouth_floor for f in found]),
+        "mouth_corr": mouth_correlation(found),
         "eye_err": mean([f.eye_err for f in found]),
         "ssim": mean([f.ssim for f in found]),
         "psnr": mean([f.psnr for f in found]),
         "sharpness_ratio": mean([f.sharpness for f in found]),
+        "grid_ratio": mean([f.grid for f in found]),
         "jitter_ratio": stability.jitter_ratio(),
         "flicker_ratio": stability.flicker_ratio(),
         "found_rate": len(found) / n if n else math.nan,
@@ -97,6 +103,32 @@ def summarise(faces: Sequence[FaceScore], stability: StabilitySums) -> dict[str,
         "source_vote_share": share(voted, lambda f: f.source_pred == f.source_speaker),
         "faces": n,
     }
+
+
+# Tracks shorter than this many faces say nothing about following over time.
+MIN_TRACK_FACES = 5
+
+
+def mouth_correlation(faces: Sequence[FaceScore]) -> float:
+    """Does the swapped mouth open and close with the reference's: Pearson's r of the two
+    mouth openings over time, each centred on its own track's mean (so a speaker's or shot's
+    usual opening does not count, only the movement), pooled over tracks."""
+    tracks: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    for f in faces:
+        if not (math.isnan(f.ref_mouth) or math.isnan(f.swap_mouth)):
+            tracks.setdefault((f.speaker, f.track), []).append((f.ref_mouth, f.swap_mouth))
+    ref, swap = [], []
+    for pairs in tracks.values():
+        if len(pairs) >= MIN_TRACK_FACES:
+            values = np.asarray(pairs, dtype=np.float64)
+            values -= values.mean(axis=0)
+            ref.append(values[:, 0])
+            swap.append(values[:, 1])
+    if not ref:
+        return math.nan
+    a, b = np.concatenate(ref), np.concatenate(swap)
+    denominator = math.sqrt(float((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / denominator) if denominator > 0 else math.nan
 
 
 def build_report(result: EvalResult, model: str | None = None,

@@ -116,6 +116,7 @@ def run_eval(request: EvalRequest, workspace: Workspace, pipeline: Pipeline) -> 
         results.append(result)
         scores = build_report(result, model=cand.model, judge_note=judge_note)
         scores["recipe"] = cand.recipe.name if cand.recipe else None
+        scores["code"] = _code_health(cand.model, workspace, device)
         reports.append(scores)
 
     names = [c.name for c in candidates]
@@ -237,9 +238,21 @@ def default_speaker_clips(clip: Path) -> dict[str, Path]:
     return {n: p for n, p in found.items() if p.is_file()}
 
 
+def _code_health(model: str | None, workspace: Workspace, device: Any) -> dict[str, float] | None:
+    """The model's own code measures (evaluation/code.py), when the model is known."""
+    from faceswap_gan.evaluation.code import code_health
+    from faceswap_gan.models.checkpoint import load_face_model
+    from faceswap_gan.models.locate import locate_model
+
+    if model is None:
+        return None
+    return code_health(load_face_model(locate_model(workspace, model), device), workspace, device) or None
+
+
 def _candidates(request: EvalRequest, pipeline: Pipeline) -> list[Candidate]:
-    if request.rendered:
-        return [Candidate(p.stem, p) for p in request.rendered]
+    if request.rendered:  # --model with them names the model that rendered them
+        model = request.models[0] if request.models else None
+        return [Candidate(p.stem, p, model=model) for p in request.rendered]
     recipes = [load_pipeline(r) for r in request.recipes] or [pipeline]
     models = request.models or [None]
     out = []

@@ -56,7 +56,7 @@ from faceswap_gan.faces.assign import (
 )
 from faceswap_gan.faces.quality import assess
 from faceswap_gan.faces.track import FaceTracker
-from faceswap_gan.fileio import atomic_path, output_lock, remove_temporaries
+from faceswap_gan.fileio import WriteError, atomic_path, output_lock, remove_temporaries
 from faceswap_gan.video.frames import VideoFrame
 from faceswap_gan.video.reader import (
     VideoReader,
@@ -159,9 +159,11 @@ def _settings(config: ExtractConfig, assignment: SpeakerAssignment) -> dict:
 
 def _write_png(path: Path, rgb: np.ndarray, locked: bool = False) -> None:
     """``locked``: the source's lock covers ``path`` (crops; see ``_remove_crops_after``)."""
+    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise FaceswapError(f"cannot encode {path}")
     with atomic_path(path, locked=locked) as tmp:
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
-            raise FaceswapError(f"cannot write {path}")
+        tmp.write_bytes(data.tobytes())  # not cv2.imwrite: it says False, not why (a full disk)
 
 
 def _read_png(path: Path) -> np.ndarray:
@@ -389,6 +391,8 @@ def _extract_locked(
             start_frame, old_cuts, align_path, staging, summary, progress, max_frames, seed,
             replay,
         )
+    except WriteError:
+        raise  # the disk, not the input: keep what was recorded so the same command resumes
     except FaceswapError:
         # Bad input (corrupt video, no face...): leave nothing of this source behind.
         src.close()
@@ -438,7 +442,12 @@ def _run(
         old_header = load_state(align_path).header
         for key in ("width", "height"):
             header[key] = old_header.get(key, header[key])
-    write_alignments(align_path, header, previous)  # the valid prefix this run grows
+    done = None
+    if start_frame > 0:  # what earlier runs recorded stays recorded, whatever happens next
+        done = {"done": start_frame - 1, "cuts": int(old_cuts)}
+        if replay is not None:
+            done.update(restart=replay[0], restart_id=replay[1])
+    write_alignments(align_path, header, previous, done)  # the valid prefix this run grows
     cluster = assignment.mode == "cluster"
     if cluster:
         staging.mkdir(parents=True, exist_ok=True)

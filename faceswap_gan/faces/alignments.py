@@ -22,6 +22,7 @@ source's path) and ``fingerprint`` (of the source's content) to the header; vers
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from faceswap_gan.errors import FaceswapError
-from faceswap_gan.fileio import atomic_path
+from faceswap_gan.fileio import atomic_path, writing
 
 FORMAT = "faceswap_gan.alignments"
 VERSION = 2  # 2: source_id and fingerprint in the header (version 1 is still read)
@@ -170,12 +171,18 @@ def read_alignments(path: str | Path) -> tuple[dict[str, Any], list[FaceRecord]]
     return state.header, state.records
 
 
-def write_alignments(path: str | Path, header: dict[str, Any], records: list[FaceRecord]) -> None:
-    """Write a whole alignments file atomically (header line, then one line per face)."""
+def write_alignments(path: str | Path, header: dict[str, Any], records: list[FaceRecord],
+                     done: dict[str, Any] | None = None) -> None:
+    """Write a whole alignments file atomically (header line, then one line per face).
+
+    ``done``: an unfinished file's done marker (``{"done": frame, **counts}``) to end with, so
+    the faces written stay recorded even if the run dies before it marks a frame of its own."""
     with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as fh:
         fh.write(json.dumps(header) + "\n")
         for rec in records:
             fh.write(json.dumps(rec.to_json()) + "\n")
+        if done is not None:
+            fh.write(json.dumps(done) + "\n")
 
 
 class AlignmentsAppender:
@@ -186,33 +193,42 @@ class AlignmentsAppender:
 
     def __init__(self, path: str | Path, last_done: int = -1) -> None:
         self.path = Path(path)
-        self._fh: TextIO = self.path.open("a", encoding="utf-8")
+        with writing(self.path):
+            self._fh: TextIO = self.path.open("a", encoding="utf-8")
         self.last_done = last_done
 
     def append(self, record: FaceRecord) -> None:
-        self._fh.write(json.dumps(record.to_json()) + "\n")
+        with writing(self.path):
+            self._fh.write(json.dumps(record.to_json()) + "\n")
 
     def mark_done(self, frame: int, sync: bool = False, **counts: int) -> None:
         """Every frame up to ``frame`` is recorded; flush so a crash keeps it.
 
         ``counts`` (e.g. cuts so far) ride along so a resumed run can continue them.
         """
-        self._fh.write(json.dumps({"done": int(frame), **counts}) + "\n")
-        self._fh.flush()
-        if sync:
-            os.fsync(self._fh.fileno())
+        with writing(self.path):
+            self._fh.write(json.dumps({"done": int(frame), **counts}) + "\n")
+            self._fh.flush()
+            if sync:
+                os.fsync(self._fh.fileno())
         self.last_done = frame
 
     def close(self) -> None:
         if not self._fh.closed:
-            self._fh.flush()
-            self._fh.close()
+            with writing(self.path):
+                self._fh.close()  # flushes
 
     def __enter__(self) -> AlignmentsAppender:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        # Already failing (a full disk, say): the unflushed tail is after the last done
+        # marker, which a resumed run drops anyway; the first error is the one to report.
+        with contextlib.suppress(OSError, FaceswapError):
+            self.close()
 
 
 def read_header(path: str | Path) -> dict[str, Any]:

@@ -23,8 +23,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,9 +38,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from faceswap_gan import __version__
-from faceswap_gan.config import ExtractConfig
+from faceswap_gan.config import ExtractConfig, legacy_z_bound
 from faceswap_gan.errors import FaceswapError
-from faceswap_gan.fileio import atomic_path, usual_modes
+from faceswap_gan.fileio import atomic_path, output_lock, usual_modes, write_error, writing
 from faceswap_gan.models.networks import (
     ARCHITECTURE,
     Discriminator,
@@ -70,8 +73,7 @@ class FaceModel:
     @property
     def padding(self) -> float:
         """The crop padding the model was trained on (its pipeline's extract.padding)."""
-        stored = (self.meta.get("pipeline") or {}).get("extract") or {}
-        return float(stored.get("padding", ExtractConfig.padding))
+        return _stored_padding(self.meta)
 
     def label_of(self, speaker: str) -> int:
         """The class index of a speaker; an unknown name lists the known ones."""
@@ -80,6 +82,56 @@ class FaceModel:
                 f"unknown speaker '{speaker}' (this model knows: {', '.join(self.speakers)})"
             )
         return self.speakers.index(speaker)
+
+
+def _stored_padding(meta: dict) -> float:
+    stored = (meta.get("pipeline") or {}).get("extract") or {}
+    return float(stored.get("padding", ExtractConfig.padding))
+
+
+def _check_consistent(meta: dict, spec: NetworkSpec, tensors: dict[str, torch.Tensor],
+                      generator: str, where: Path) -> list[str]:
+    """The model's speakers, checked against its weights: one name per class of the spec, of
+    the discriminator's class head and (per-speaker G) of the generator's heads, each a name
+    extract gives (``faces.assign.check_speaker_name``), none twice. Render picks a speaker's
+    head by its place in this list, so an edited list would swap to a head that is not there,
+    or to another speaker's. ``generator``: the prefix G's weights are loaded from."""
+    from faceswap_gan.faces.assign import check_speaker_name
+
+    def inconsistent(why: str) -> FaceswapError:
+        return FaceswapError(f"this model is inconsistent: {where}: {why}; export or train it again")
+
+    speakers = meta.get("speakers")
+    if not isinstance(speakers, list) or not all(isinstance(n, str) for n in speakers):
+        raise inconsistent("its speakers are not a list of names")
+    counts = {"network spec": spec.n_classes}
+    class_head = tensors.get("discriminator.class_head.weight")
+    if class_head is not None:  # a missing one is load_module's "another architecture"
+        counts["discriminator classes"] = int(class_head.shape[0])
+    if spec.g_condition == "heads":
+        pattern = re.compile(rf"^{re.escape(generator)}\.heads\.(\d+)\.")
+        found = (pattern.match(k) for k in tensors)
+        counts["generator heads"] = len({m.group(1) for m in found if m})
+    if any(n != len(speakers) for n in counts.values()):
+        listed = ", ".join(repr(n) for n in speakers)
+        held = ", ".join(f"{what} {n}" for what, n in counts.items())
+        raise inconsistent(f"it names {len(speakers)} speakers ({listed}); its weights: {held}")
+    for name in speakers:
+        try:
+            ok = check_speaker_name(name) == name
+        except FaceswapError:
+            ok = False
+        if not ok:
+            raise inconsistent(f"{name!r} is not a speaker name")
+    if len(set(speakers)) != len(speakers):
+        raise inconsistent("it names a speaker twice")
+    try:
+        padding = _stored_padding(meta)
+    except (AttributeError, TypeError, ValueError):
+        padding = float("nan")
+    if not 0 <= padding <= 2:  # as faces/align.py allows; NaN fails too
+        raise inconsistent("its crop padding is not a number from 0 to 2")
+    return list(speakers)
 
 
 @dataclass
@@ -164,29 +216,85 @@ def restore_optimizer(
     optimizer.load_state_dict({"state": state, "param_groups": info["param_groups"]})
 
 
+def _tmp_prefix(step_folder: str) -> str:
+    """The start of the name of a step folder being written (``.step1.tmp-XXXXXXXX``)."""
+    return f".{step_folder}.tmp-"
+
+
 def save_stage(
     directory: Path, weights: dict[str, torch.Tensor], state: dict[str, torch.Tensor], meta: dict
 ) -> None:
-    """Write a step folder atomically: build it beside the old one, then swap by renames."""
+    """Write a step folder atomically: build it beside the old one, then swap by renames.
+
+    A disk that refuses the write is a ``fileio.WriteError`` naming the step folder; the
+    previous checkpoint is kept and the half-written one removed."""
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    with writing(directory):
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(directory.name), dir=directory.parent))
     try:
-        header = {"format": str(meta["format"]), "step": str(meta["step"])}
-        save_file(weights, str(tmp / WEIGHTS_FILE), metadata=header)
-        save_file(state, str(tmp / STATE_FILE), metadata=header)
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        usual_modes(tmp)  # readable by others, as any tool's output (mkdtemp, safetensors: 0700/0600)
-        old = directory.parent / f".{directory.name}.old"
-        if old.exists():
-            shutil.rmtree(old)
-        if directory.exists():
-            os.replace(directory, old)
-        os.replace(tmp, directory)
-        shutil.rmtree(old, ignore_errors=True)
+        with writing(directory):
+            header = {"format": str(meta["format"]), "step": str(meta["step"])}
+            _save_tensors(weights, tmp / WEIGHTS_FILE, header, directory)
+            _save_tensors(state, tmp / STATE_FILE, header, directory)
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            usual_modes(tmp)  # readable by others, as any tool's output (mkdtemp, safetensors: 0700/0600)
+            old = directory.parent / f".{directory.name}.old"
+            if old.exists():
+                shutil.rmtree(old)
+            if directory.exists():
+                os.replace(directory, old)
+            os.replace(tmp, directory)
+            shutil.rmtree(old, ignore_errors=True)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _save_tensors(tensors: dict[str, torch.Tensor], path: Path, header: dict[str, str],
+                  directory: Path) -> None:
+    try:
+        save_file(tensors, str(path), metadata=header)
+    except SafetensorError as exc:
+        # safetensors reports the system's error as text: "... I/O error: ... (os error 28)"
+        found = re.search(r"os error (\d+)", str(exc))
+        if found is None:
+            raise
+        raise write_error(directory, int(found.group(1))) from None
+
+
+def remove_stale_stage_temporaries(model_dir: Path) -> int:
+    """Remove what runs killed while saving a checkpoint of this model left: half-written step
+    folders (``.stepN.tmp-*``) and the old copy of a step whose swap had finished
+    (``.stepN.old`` beside a ``stepN``; one without it is the checkpoint, see ``_recover``).
+
+    Only while no other run can be saving into ``model_dir``: under ``model_lock``. Returns
+    how many were removed."""
+    model_dir = Path(model_dir)
+    removed = 0
+    for step in (1, 2, 3):
+        name = stage_dir(model_dir, step).name
+        stale = list(model_dir.glob(f"{_tmp_prefix(name)}*"))
+        old = model_dir / f".{name}.old"
+        if old.is_dir() and (model_dir / name / META_FILE).is_file():
+            stale.append(old)
+        for path in stale:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+                removed += 1
+    return removed
+
+
+@contextmanager
+def model_lock(model_dir: Path) -> Iterator[None]:
+    """Hold the claim on training ``model_dir`` (``fileio.output_lock`` on its name: a second
+    run on the same model fails with a clear message), and on entry remove the stale step
+    temporaries killed runs left (``remove_stale_stage_temporaries``). Take it on the main
+    rank only: the other ranks of a torchrun never save."""
+    model_dir = Path(model_dir)
+    with output_lock(model_dir):
+        remove_stale_stage_temporaries(model_dir)
+        yield
 
 
 def _recover(directory: Path) -> None:
@@ -216,7 +324,9 @@ def read_meta(directory: Path) -> dict[str, Any]:
 def check_meta(meta: Any, where: Path, fmt: str) -> None:
     if not isinstance(meta, dict) or meta.get("format") != fmt:
         raise FaceswapError(f"corrupt checkpoint at {where}: not a faceswap_gan {fmt.split('.')[-1]} file")
-    if int(meta.get("version", 0)) > FORMAT_VERSION:
+    if not isinstance(meta.get("version", 0), int) or not isinstance(meta.get("step"), int):
+        raise FaceswapError(f"corrupt checkpoint at {where}: its version or step is not a number")
+    if meta.get("version", 0) > FORMAT_VERSION:
         raise FaceswapError(
             f"checkpoint at {where} has format version {meta.get('version')}; this faceswap_gan "
             f"reads up to {FORMAT_VERSION} (upgrade faceswap_gan)"
@@ -248,7 +358,10 @@ def read_stage(model_dir: Path, step: int, with_state: bool = True) -> StageChec
 
 def spec_from_meta(meta: dict, where: Path) -> NetworkSpec:
     try:
-        return NetworkSpec(**meta["spec"])
+        fields = dict(meta["spec"])
+        if "z_bound" not in fields:  # written before E carried its bound: train2.z_clamp said it
+            fields["z_bound"] = legacy_z_bound(meta.get("pipeline") or {})
+        return NetworkSpec(**fields)
     except (KeyError, TypeError):
         raise FaceswapError(f"corrupt checkpoint at {where}: no valid network spec in its metadata") from None
 
@@ -274,6 +387,7 @@ def load_face_model(path: Path, device: torch.device, need_encoder: bool = True)
     s1 = read_stage(path, 1, with_state=False)
     where = stage_dir(path, 1)
     spec = spec_from_meta(s1.meta, where)
+    speakers = _check_consistent(s1.meta, spec, s1.weights, ema_or("generator", s1.weights), where)
     g, d = Generator(spec), Discriminator(spec)
     load_module(g, ema_or("generator", s1.weights), s1.weights, where)
     load_module(d, "discriminator", s1.weights, where)
@@ -304,7 +418,7 @@ def load_face_model(path: Path, device: torch.device, need_encoder: bool = True)
                     meta["encoder"] = s3_meta
     elif need_encoder:
         raise FaceswapError(f"no encoder at {path}; run `faceswap train --step 2` first")
-    model = FaceModel(g, encoder, d, list(s1.meta["speakers"]), spec.size, spec.z_dim, meta)
+    model = FaceModel(g, encoder, d, speakers, spec.size, spec.z_dim, meta)
     from faceswap_gan.models.gate import load_gate
 
     model.gate = _matching_gate(load_gate(path), model)
@@ -382,6 +496,7 @@ def _load_inference_file(path: Path, device: torch.device, need_encoder: bool) -
     check_meta(meta, path, INFERENCE_FORMAT)
     tensors = {k: v.float() if v.is_floating_point() else v for k, v in _load_tensors(path).items()}
     spec = spec_from_meta(meta, path)
+    speakers = _check_consistent(meta, spec, tensors, "generator", path)
     g, d = Generator(spec), Discriminator(spec)
     load_module(g, "generator", tensors, path)
     load_module(d, "discriminator", tensors, path)
@@ -391,7 +506,7 @@ def _load_inference_file(path: Path, device: torch.device, need_encoder: bool) -
         load_module(encoder, "encoder", tensors, path)
     elif need_encoder:
         raise FaceswapError(f"the model file {path} has no encoder; export it after `faceswap train --step 2`")
-    model = FaceModel(g, encoder, d, list(meta["speakers"]), spec.size, spec.z_dim, meta)
+    model = FaceModel(g, encoder, d, speakers, spec.size, spec.z_dim, meta)
     if gate_meta is not None:
         from faceswap_gan.models.gate import SpeakerGate
 

@@ -24,10 +24,6 @@ class Translator:
         self.device = torch.device(device)
         self.amp = amp_dtype(self.device, autocast)
         self.batch_size = batch_size
-        # Models trained with train2.z_clamp keep z inside G's prior at inference too.
-        step2_meta = model.meta.get("encoder") or {}
-        train2 = (step2_meta.get("pipeline") or {}).get("train2") or {}
-        self.z_clamp = bool(train2.get("z_clamp", False))
         for net in (model.generator, model.encoder, model.discriminator):
             if net is not None:
                 net.to(self.device).eval().requires_grad_(False)
@@ -74,7 +70,7 @@ class Translator:
         for i in range(0, len(crops), self.batch_size):
             with self._amp():
                 z = self.model.encoder(to_network(crops[i:i + self.batch_size], self.device)).float()
-            out.append((z.clamp(-1.0, 1.0) if self.z_clamp else z).cpu())
+            out.append(z.cpu())  # E applies the model's bound into G's prior itself
         return torch.cat(out).numpy() if out else np.zeros((0, self.model.z_dim), np.float32)
 
     @torch.inference_mode()

@@ -34,6 +34,7 @@ class NetworkSpec:
     spectral_norm: bool
     g_condition: str = "input"  # "input" (the paper) or "heads" (per-speaker output blocks)
     g_head_blocks: int = 0  # with "heads": upsampling stages per speaker before to-RGB
+    z_bound: str = "none"  # how E's output is kept in G's prior [-1, 1]: see Z_BOUNDS
     architecture: str = ARCHITECTURE
 
     @classmethod
@@ -43,10 +44,42 @@ class NetworkSpec:
             g_width=model.g_width, d_width=model.d_width, spectral_norm=model.spectral_norm,
             g_condition=model.g_condition,
             g_head_blocks=model.g_head_blocks if model.g_condition == "heads" else 0,
+            z_bound=model.z_bound,
         )
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# How E's last linear layer is brought into G's prior U[-1, 1]:
+# - "none" (the paper): not at all;
+# - "clamp" (the first step-3 recipe): a hard clamp, which passes no gradient to a component
+#   once it is outside, so components die at +-1 and stay there (measured: 94-100%);
+# - "tanh" (ours): a smooth squashing that always passes a gradient; with training's prior
+#   penalty on the pre-squash value (losses.z_prior) components stay away from +-1.
+Z_BOUNDS = ("none", "clamp", "tanh")
+
+
+def bound_z(raw: torch.Tensor, bound: str) -> torch.Tensor:
+    """E's pre-bound output -> z by the model's rule (one of Z_BOUNDS)."""
+    if bound == "tanh":
+        return torch.tanh(raw)
+    if bound == "clamp":
+        return raw.clamp(-1.0, 1.0)
+    return raw
+
+
+# A code component at or beyond this |z| counts as saturated: pinned to the edge of the prior,
+# where a bound passes (nearly) no gradient. U[-1, 1] itself puts 1% of components there.
+SATURATED = 0.99
+
+
+def code_stats(z: torch.Tensor) -> dict[str, float]:
+    """Is the code alive: the share of saturated components (``z_saturated``), and each
+    component's spread across the faces of the batch (``z_spread``, mean std)."""
+    z = z.detach().float()
+    return {"z_saturated": (z.abs() >= SATURATED).float().mean().item(),
+            "z_spread": z.std(dim=0).mean().item() if len(z) > 1 else float("nan")}
 
 
 def _n_stride2(size: int) -> int:
@@ -184,7 +217,8 @@ class Discriminator(nn.Module):
 
 
 class Encoder(nn.Module):
-    """E(x) -> z: D's trunk (own weights, always batch norm) and a linear layer to z."""
+    """E(x) -> z: D's trunk (own weights, always batch norm), a linear layer, and the model's
+    bound into G's prior (``spec.z_bound``)."""
 
     def __init__(self, spec: NetworkSpec) -> None:
         super().__init__()
@@ -192,8 +226,30 @@ class Encoder(nn.Module):
         self.trunk = _trunk(spec, spec.d_width, spectral=False)
         self.to_z = nn.Linear(trunk_features(spec, spec.d_width), spec.z_dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def raw(self, x: torch.Tensor) -> torch.Tensor:
+        """The linear layer's output, before the bound (what training's prior penalty sees)."""
         return self.to_z(self.trunk(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return bound_z(self.raw(x), self.spec.z_bound)
+
+
+class CodeDiscriminator(nn.Module):
+    """C(z) -> speaker logits: which speaker a code came from (ours, step 3). E is trained to
+    leave it guessing, so a code carries pose and expression but not who the face is, and
+    each speaker's output blocks see the same codes in training as at swap time (the idea of
+    DeepFaceLab's "true face" code discriminator)."""
+
+    def __init__(self, spec: NetworkSpec, width: int = 256) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(spec.z_dim, width), nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(width, width), nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(width, spec.n_classes),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
 
 
 def init_weights(module: nn.Module) -> None:

@@ -32,7 +32,7 @@ from faceswap_gan.config import ExtractConfig, Pipeline
 from faceswap_gan.errors import FaceswapError
 from faceswap_gan.faces.track import FaceTracker, track_stream
 from faceswap_gan.faces.types import TrackedFace
-from faceswap_gan.fileio import output_lock
+from faceswap_gan.fileio import check_writable, output_lock
 from faceswap_gan.models.checkpoint import FaceModel
 from faceswap_gan.models.gate import (
     TRACK_FRAMES,
@@ -103,10 +103,9 @@ def default_output_path(input_path: Path, target: SwapTarget, preview: bool = Fa
 
 
 def check_output(input_path: Path, output_path: Path, overwrite: bool) -> None:
-    if output_path.resolve() == input_path.resolve():
-        raise FaceswapError(f"the output {output_path} is the input; choose another with -o")
-    if output_path.exists() and not overwrite:
-        raise FaceswapError(f"{output_path} exists; use --force to replace it")
+    """Refuse, before any work, an output render could not write (``fileio.check_writable``)
+    or one that is not an MP4."""
+    check_writable(output_path, overwrite, source=input_path)
     if output_path.suffix.lower() not in (".mp4", ".m4v", ".mov"):
         raise FaceswapError(f"output must be an .mp4 file, got {output_path.name}")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from faceswap_gan.errors import FaceswapError
+from faceswap_gan.faces.assign import check_speaker_name
 from faceswap_gan.workspace import Workspace
 
 
@@ -25,6 +26,9 @@ class FaceSet:
     images: torch.Tensor  # (N, 3, S, S) uint8 RGB
     labels: torch.Tensor  # (N,) int64, index into speakers
     speakers: list[str]  # label order
+    files: list[Path] = field(default_factory=list)  # the crop file of each image
+    # (N, K, 2) expression keypoints in crop units, NaN where unknown (training/expression.py)
+    keypoints: torch.Tensor | None = None
 
     @property
     def size(self) -> int:
@@ -48,6 +52,8 @@ def choose_speakers(workspace: Workspace, requested: list[str] | None) -> list[s
         chosen = sorted(set(requested))
     else:
         chosen = available
+    for name in chosen:  # the rule extract names speakers by (a model with others will not load)
+        check_speaker_name(name)
     if len(chosen) < 2:
         found = ", ".join(chosen) or "none"
         raise FaceswapError(
@@ -83,6 +89,7 @@ def load_faces(
     order = list(label_order or speakers)
     images: list[np.ndarray] = []
     labels: list[int] = []
+    paths: list[Path] = []
     other_sizes: Counter[int] = Counter()
     for speaker in speakers:
         label = order.index(speaker)
@@ -95,12 +102,13 @@ def load_faces(
         for f in files:
             images.append(read_crop(f, size, other_sizes))
             labels.append(label)
+            paths.append(f)
     if other_sizes and report is not None:
         found = ", ".join(f"{n} at {side} px" for side, n in sorted(other_sizes.items()))
         report(f"crops of another size than the model's {size} px ({found}) are resized to it; "
                f"extract again with this preset for crops made at {size} px")
     stacked = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
-    return FaceSet(stacked, torch.tensor(labels, dtype=torch.int64), order)
+    return FaceSet(stacked, torch.tensor(labels, dtype=torch.int64), order, paths)
 
 
 def balanced_labels(batch_size: int, n_classes: int, rng: torch.Generator) -> torch.Tensor:

@@ -89,3 +89,42 @@ def weighted_recon(
 def latent_cycle(z_back: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """|E(G(E(x), c')) - E(x)|: a translation keeps the source's code (pose, expression)."""
     return (z_back.float() - z.float()).abs().mean()
+
+
+def mode_seeking(fake: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Step 1 (ours): 1 / (image distance / code distance) between the two halves of a batch
+    drawn for the same speakers (Mao et al. 2019, "Mode seeking GANs"). Small when different
+    z give different faces, so G cannot draw one face per speaker whatever z is."""
+    half = fake.shape[0] // 2
+    d_image = (fake[:half].float() - fake[half:2 * half].float()).abs().mean(dim=(1, 2, 3))
+    d_code = (z[:half].float() - z[half:2 * half].float()).abs().mean(dim=1)
+    return 1.0 / ((d_image / d_code).mean() + 1e-5)
+
+
+def spread(images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Per-pixel standard deviation across a batch, within each speaker, averaged: how much
+    the faces differ. A generator whose output ignores z spreads far less than real crops."""
+    values = []
+    for c in labels.unique():
+        group = images[labels == c].float()
+        if len(group) > 1:
+            values.append(group.std(dim=0).mean())
+    return float(torch.stack(values).mean()) if values else float("nan")
+
+
+def z_prior(raw: torch.Tensor, limit: float = 2.0) -> torch.Tensor:
+    """Keeps E's pre-bound output where the bound still passes a gradient: squared excess of
+    |raw| over ``limit`` (tanh(2) = 0.96)."""
+    return torch.relu(raw.float().abs() - limit).pow(2).mean()
+
+
+def code_blind(code_logits: torch.Tensor) -> torch.Tensor:
+    """E's loss against the code discriminator: cross-entropy of its prediction with the
+    uniform distribution over speakers (minimal, log n, when C cannot tell who a code is)."""
+    return -F.log_softmax(code_logits.float(), dim=1).mean()
+
+
+def expression_error(translated: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+    """Step 3 (ours): |expression of G(E(x), c') - expression of x| (mouth and eye openings,
+    training/expression.py), each in its own units (ratios near 0.1 and 0.3)."""
+    return (translated.float() - source.float()).abs().mean()

@@ -7,8 +7,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
+from torch import nn
 
 from faceswap_gan.fileio import atomic_path, write_bytes_atomic
+from faceswap_gan.models.images import from_network, to_network
+from faceswap_gan.training.data import FaceSet
 
 
 def grid_image(tiles: np.ndarray, gap: int = 2, min_tile: int = 64) -> np.ndarray:
@@ -86,3 +90,35 @@ def loss_curve(metrics: Path, out: Path, title: str) -> None:
     fig.tight_layout()
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png")
+
+
+def preview_indices(faces: FaceSet, seed: int) -> torch.Tensor:
+    """Fixed preview crops: up to two per speaker present, chosen by the seed."""
+    pick = torch.Generator().manual_seed(seed)
+    index = []
+    for c in faces.labels.unique().tolist():
+        pool = (faces.labels == c).nonzero().squeeze(1)
+        index += pool[torch.randperm(len(pool), generator=pick)[:2]].tolist()
+    return torch.tensor(index)
+
+
+@torch.no_grad()
+def translation_tiles(e: nn.Module, g: nn.Module, faces: FaceSet, index: torch.Tensor,
+                      device: torch.device) -> np.ndarray:
+    """(rows, 2 + n_speakers - 1, S, S, 3): real crop, reconstruction, every other speaker."""
+    was_training = e.training, g.training
+    e.eval()
+    g.eval()
+    x = to_network(faces.images[index], device)
+    labels = faces.labels[index].to(device)
+    z = e(x)
+    n_classes = g.spec.n_classes
+    outputs = {c: from_network(g(z, torch.full_like(labels, c))) for c in range(n_classes)}
+    e.train(was_training[0])
+    g.train(was_training[1])
+    real = from_network(x)
+    rows = []
+    for i, own in enumerate(labels.tolist()):
+        others = [outputs[c][i] for c in range(n_classes) if c != own]
+        rows.append(np.stack([real[i], outputs[own][i], *others]))
+    return np.stack(rows)

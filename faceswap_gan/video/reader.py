@@ -90,7 +90,11 @@ class VideoReader:
             self._container.close()
             raise
         if self._first is None:
+            length = self.duration
             self._container.close()
+            if self.start > 0 and length is not None and self.start >= length:
+                raise FaceswapError(f"{self.path} is {length:.2f} s long: nothing from {self.start:g} s "
+                                    "(--start) on")
             raise FaceswapError(f"{self.path}: no decodable video frames (corrupt or truncated video)")
         self.rotation = int(round(getattr(self._first[0], "rotation", 0) or 0)) % 360
 
@@ -259,6 +263,8 @@ def is_image_file(path: Path) -> bool:
 def read_image(path: str | Path) -> np.ndarray:
     """One image file as RGB uint8 (EXIF orientation applied); FaceswapError if unreadable."""
     path = Path(path)
+    if path.is_dir():
+        raise FaceswapError(f"{path} is a folder, not an image")
     if not path.is_file():
         raise FaceswapError(f"file not found: {path}")
     data = np.fromfile(str(path), dtype=np.uint8)

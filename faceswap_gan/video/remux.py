@@ -131,11 +131,13 @@ class SwapVideoWriter(VideoWriter):
             self._source = None
 
     def _abort(self) -> None:
-        if self._source is not None:
-            with contextlib.suppress(Exception):
-                self._source.close()
-            self._source = None
-        super()._abort()
+        try:
+            if self._source is not None:
+                with contextlib.suppress(Exception):
+                    self._source.close()
+                self._source = None
+        finally:
+            super()._abort()
 
 
 def copy_streams(source: str | os.PathLike, dest: str | os.PathLike,

@@ -22,7 +22,7 @@ from types import TracebackType
 import av
 import numpy as np
 
-from faceswap_gan.fileio import atomic_path
+from faceswap_gan.fileio import atomic_path, writing
 
 # Float rates that mean the NTSC fractions; anything else is taken as written.
 _NTSC_RATES = (Fraction(24000, 1001), Fraction(30000, 1001), Fraction(60000, 1001))
@@ -98,10 +98,12 @@ class VideoWriter:
             atomic_path(self.path, overwrite=overwrite, locked=locked))
         try:
             # use_metadata_tags keeps arbitrary keys; faststart puts the index first for players.
-            self._container = av.open(
-                str(self._tmp), mode="w", format="mp4",
-                options={"movflags": "+faststart+use_metadata_tags"},
-            )
+            # FFmpeg's errors name the temporary file; ours (``writing``) name the output.
+            with writing(self.path):
+                self._container = av.open(
+                    str(self._tmp), mode="w", format="mp4",
+                    options={"movflags": "+faststart+use_metadata_tags"},
+                )
             for key, value in (metadata or {}).items():
                 self._container.metadata[str(key)] = str(value)
             self._video = self._container.add_stream("libx264", rate=self.fps)
@@ -154,7 +156,8 @@ class VideoWriter:
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
         frame.pts = pts
         frame.time_base = tb
-        self._encode_video(frame)
+        with writing(self.path):
+            self._encode_video(frame)
         self.frames_written += 1
 
     def _encode_video(self, frame: av.VideoFrame | None) -> None:
@@ -178,7 +181,8 @@ class VideoWriter:
             raise ValueError("this VideoWriter was opened without audio_rate")
         samples = np.clip(np.asarray(samples, dtype=np.float32).reshape(-1), -1.0, 1.0)
         self._audio_buffer = np.concatenate([self._audio_buffer, samples])
-        self._encode_audio(final=False)
+        with writing(self.path):
+            self._encode_audio(final=False)
 
     def _encode_audio(self, final: bool) -> None:
         frame_size = self._audio.codec_context.frame_size or 1024
@@ -206,9 +210,10 @@ class VideoWriter:
         if self._closed:
             return
         try:
-            self._encode_video(None)
-            self._finish_audio()
-            self._container.close()
+            with writing(self.path):
+                self._encode_video(None)
+                self._finish_audio()
+                self._container.close()
         except BaseException:
             self._abort()
             raise
@@ -225,10 +230,12 @@ class VideoWriter:
     def _abort(self) -> None:
         """Drop everything written so far; nothing is left at path or beside it."""
         self._closed = True
-        with contextlib.suppress(Exception):
-            self._container.close()
-        with contextlib.suppress(RuntimeError):
-            self._stack.__exit__(RuntimeError, RuntimeError("aborted"), None)
+        try:  # a signal during the close must not skip the removal
+            with contextlib.suppress(Exception):
+                self._container.close()
+        finally:
+            with contextlib.suppress(RuntimeError):
+                self._stack.__exit__(RuntimeError, RuntimeError("aborted"), None)
 
     def __enter__(self) -> VideoWriter:  # noqa: PYI034 (typing.Self needs 3.11; no typing_extensions dep)
         return self
