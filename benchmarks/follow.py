@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 import torch
 
-from faceswap_gan.evaluation.metrics import mouth_opening
 from faceswap_gan.evaluation.landmarks import FaceMeshes
+from faceswap_gan.evaluation.metrics import mouth_opening
 from faceswap_gan.models.checkpoint import load_face_model
 from faceswap_gan.models.inference import Translator
 from faceswap_gan.models.locate import locate_model
