@@ -404,7 +404,9 @@ def test_full_disk_extract_keeps_its_progress_and_resumes(cli: Cli, tmp_path: Pa
 
 @pytest.mark.slow
 def test_ctrl_c_during_render_leaves_nothing(cli: Cli, site: Path, tmp_path: Path) -> None:
-    clip = write_portrait_clip(tmp_path / "long.mp4", frames=60)
+    # Long enough that the render is still running when the signal lands (60 frames took
+    # 0.7 s on an idle 2-core machine, and finished first).
+    clip = write_portrait_clip(tmp_path / "long.mp4", frames=450)
     out = tmp_path / "out.mp4"
     run = cli.start("render", str(clip), "--to", "speaker_b", "--all-faces", "-o", str(out),
                     "--pipeline", "tiny", "--workspace", str(site / "ws"), *SAMPLE, cwd=tmp_path)
